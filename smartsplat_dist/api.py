@@ -1,0 +1,149 @@
+"""One image in, one record out, and back: the single-image codec.
+
+Data flows one way: image -> feature-smart init -> fit (render backend) -> quantise + encode record;
+and back: record -> decode -> render (in strips, bounded memory) -> uint8 image.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .codec import RecordMeta, decode_record, encode_record, fake_quantize
+from .config import EncodeConfig
+from .errors import ConfigError
+from .fit import fit, psnr, ssim
+from .init import initialize
+from .io.images import load_image
+from .model import Gaussians, n_gaussians_for_cr
+from .render import render, resolve_backend
+
+#: Rows per strip are chosen so one float32 strip stays under this many bytes while decoding.
+STRIP_BYTES = 64 * 2**20
+
+ImageLike = str | os.PathLike | bytes | np.ndarray
+
+
+def _as_pixels(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ConfigError(f"an image array must be uint8 [H, W, 3], got {image.dtype} {list(image.shape)}")
+        return np.ascontiguousarray(image), ()
+    loaded = load_image(image, max_pixels=max_pixels)
+    return loaded.pixels, tuple(loaded.conversions)
+
+
+def encode_image(
+    image: ImageLike,
+    *,
+    cr: float | None = None,
+    steps: int | None = None,
+    init: str | None = None,
+    seed: int | None = None,
+    backend: str = "auto",
+    config: EncodeConfig | None = None,
+    progress: Callable[[int, dict], None] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Compress one image into a record.
+
+    Args:
+        image: a path, encoded image bytes, or a uint8 array [H, W, 3].
+        cr, steps, init, seed: shortcuts overriding ``config`` (nominal CR, fit steps, "smart"|"random", seed).
+        backend: render backend for fitting (``auto``, ``cpu``, ``torch``, ``cuda``).
+        config: the full :class:`EncodeConfig` (defaults when None).
+        progress: called as ``progress(step, info)`` while fitting.
+    Returns:
+        (record bytes, stats) where stats has height, width, n_gaussians, bytes, bytes_per_gaussian, nominal_cr,
+        real_cr, psnr, ssim, psnr_unquantized, steps, seconds, fit_seconds, init_seconds, conversions.
+    """
+    config = config or EncodeConfig()
+    if cr is not None:
+        config = config.replace(cr=float(cr))
+    if seed is not None:
+        config = config.replace(seed=int(seed))
+    if steps is not None:
+        config = config.replace(fit=dataclasses.replace(config.fit, steps=int(steps)))
+    if init is not None:
+        config = config.replace(init=dataclasses.replace(config.init, method=init))
+    backend = resolve_backend(backend)
+
+    t0 = time.perf_counter()
+    pixels, conversions = _as_pixels(image, config.max_pixels)
+    height, width = pixels.shape[:2]
+    n = n_gaussians_for_cr(height, width, config.cr)
+
+    gaussians = initialize(pixels, n, config.init, seed=config.seed)
+    t_init = time.perf_counter()
+    meta = RecordMeta(height=height, width=width, n=n)
+    quantizer = None
+    if config.fit.qat_steps > 0:
+        quantizer = lambda g: fake_quantize(g, meta, config.codec)  # noqa: E731
+    fitted, fit_stats = fit(gaussians, pixels, config.fit, backend=backend, progress=progress, quantizer=quantizer)
+    t_fit = time.perf_counter()
+
+    record = encode_record(fitted.to("cpu"), meta, config.codec)
+    decoded = decode_image(record, backend=backend)
+    unquantized = _to_uint8_strips(fitted, height, width, backend)
+    seconds = time.perf_counter() - t0
+    stats = {
+        "height": height,
+        "width": width,
+        "n_gaussians": n,
+        "bytes": len(record),
+        "bytes_per_gaussian": len(record) / n,
+        "nominal_cr": config.cr,
+        "real_cr": 3 * height * width / len(record),
+        "psnr": psnr(decoded, pixels),
+        "ssim": ssim(decoded, pixels),
+        "psnr_unquantized": psnr(unquantized, pixels),
+        "steps": int(fit_stats.get("steps", config.fit.steps)),
+        "seconds": seconds,
+        "init_seconds": t_init - t0,
+        "fit_seconds": t_fit - t_init,
+        "backend": backend,
+        "conversions": list(conversions),
+    }
+    return record, stats
+
+
+def _to_uint8_strips(gaussians: Gaussians, height: int, width: int, backend: str) -> np.ndarray:
+    """Render [H, W, 3] uint8 strip by strip: only one float32 strip is alive at a time."""
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    strip = max(16, min(height, STRIP_BYTES // (12 * width) // 16 * 16))
+    g = gaussians.detach().to("cpu")
+    # Vertical reach of each Gaussian's 3.33-sigma box, to hand each strip only the Gaussians touching it.
+    from .render.footprint import bbox_half_extent
+
+    reach = bbox_half_extent(g.scales, g.rotations)[:, 1] if len(g) else torch.zeros(0)
+    top, bottom = g.means[:, 1] - reach, g.means[:, 1] + reach
+    device = torch.device("cuda") if backend == "cuda" else torch.device("cpu")
+    with torch.no_grad():
+        for y0 in range(0, height, strip):
+            h = min(strip, height - y0)
+            keep = (bottom >= y0) & (top <= y0 + h)
+            part = Gaussians(*(t[keep] for t in g.tensors())).shifted(0.0, float(y0)).to(device)
+            img = render(part, h, width, backend=backend)
+            out[y0 : y0 + h] = (img.clamp_(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu().numpy()
+    return out
+
+
+def decode_image(record: bytes, scale: float = 1.0, backend: str = "auto") -> np.ndarray:
+    """Decode a record and render it.
+
+    Args:
+        record: bytes from :func:`encode_image` (checked: a damaged record raises RecordError).
+        scale: output size factor (Gaussians are resolution free): output is round(H·scale) × round(W·scale).
+        backend: render backend.
+    Returns:
+        uint8 [round(H·scale), round(W·scale), 3].
+    """
+    if not scale > 0:
+        raise ConfigError(f"scale must be > 0, got {scale}")
+    gaussians, meta = decode_record(record)
+    height, width = max(1, round(meta.height * scale)), max(1, round(meta.width * scale))
+    return _to_uint8_strips(gaussians.scaled(scale) if scale != 1.0 else gaussians, height, width,
+                            resolve_backend(backend))

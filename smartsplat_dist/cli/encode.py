@@ -1,0 +1,42 @@
+"""``smartsplat encode IMAGE -o OUT.ssplat``: compress one image; prints one JSON line of stats."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import SmartsplatError
+from .common import atomic_write, progress_printer
+
+
+def register(sub) -> None:
+    p = sub.add_parser("encode", help="compress one image into a .ssplat record")
+    p.add_argument("image", help="input image (PNG, JPEG, TIFF, WebP, ...)")
+    p.add_argument("-o", "--output", required=True, help="output record, e.g. OUT.ssplat")
+    p.add_argument("--cr", type=float, default=100.0, help="nominal compression ratio (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=None, help="fit steps (default: the fit config's)")
+    p.add_argument("--init", choices=("smart", "random"), default="smart", help="initialisation (default: smart)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto")
+    p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (decompression-bomb guard)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..api import encode_image
+    from ..config import EncodeConfig
+
+    if not Path(args.image).is_file():
+        raise SmartsplatError(f"{args.image}: no such file")
+    config = EncodeConfig()
+    if args.max_pixels is not None:
+        config = config.replace(max_pixels=args.max_pixels)
+    record, stats = encode_image(
+        args.image, cr=args.cr, steps=args.steps, init=args.init, seed=args.seed, backend=args.backend,
+        config=config, progress=None if args.quiet else progress_printer(args.image),
+    )
+    atomic_write(args.output, record)
+    stats = {"image": args.image, "output": args.output, **stats}
+    print(json.dumps(stats, default=float), flush=True)
+    return 0

@@ -1,0 +1,41 @@
+"""``smartsplat render IN.ssplat -o OUT.png [--scale S]``: decode a record and render it at any scale."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ..errors import SmartsplatError
+from .common import atomic_write
+
+
+def register(sub) -> None:
+    p = sub.add_parser("render", help="decode a .ssplat record and render it to an image")
+    p.add_argument("record", help="input record (.ssplat)")
+    p.add_argument("-o", "--output", required=True, help="output image; format from the extension (png, jpg, webp, tif)")
+    p.add_argument("--scale", type=float, default=1.0, help="output size factor (default: 1)")
+    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto")
+    p.set_defaults(func=run)
+
+
+FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+
+
+def run(args) -> int:
+    from ..api import decode_image
+    from ..errors import RecordError
+    from ..io.images import encode_image_bytes
+
+    fmt = FORMATS.get(Path(args.output).suffix.lower())
+    if fmt is None:
+        raise SmartsplatError(f"{args.output}: unknown image format; use one of {', '.join(sorted(FORMATS))}")
+    try:
+        data = Path(args.record).read_bytes()
+    except OSError as err:
+        raise SmartsplatError(f"{args.record}: {err.strerror or err}") from None
+    try:
+        pixels = decode_image(data, scale=args.scale, backend=args.backend)
+    except RecordError as err:
+        raise RecordError(f"{args.record}: {err}") from None
+    atomic_write(args.output, encode_image_bytes(pixels, fmt))
+    print(f"{args.output}: {pixels.shape[1]}x{pixels.shape[0]}")
+    return 0
