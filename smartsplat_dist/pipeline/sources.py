@@ -5,7 +5,7 @@ SRC may be
 - a local folder or an ``s3://`` prefix: every file below it (recursively) whose name ends in an image extension
   (:data:`IMAGE_EXTENSIONS`, case-insensitive); names starting with ``.`` (files or folders) are skipped;
 - a glob (``photos/*.png``, ``s3://bucket/set/**/*.tif``): every *file* it matches, whatever its extension
-  (the user said exactly what they want);
+  (the user said exactly what they want); as in a shell, ``*`` does not match names starting with ``.``;
 - a single image file (it has an image extension): just that image;
 - any other file (local or ``s3://``): a listing, UTF-8 text, one URI per line; blank lines and lines starting
   with ``#`` are ignored; relative entries are relative to the listing's own folder.
@@ -112,7 +112,9 @@ def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> lis
     fs.invalidate_cache()  # fsspec reuses instances; a stale listing cache would hide new images
     try:
         if any(c in path for c in _GLOB_CHARS) and not fs.exists(path):
-            found = [_join(fs, p, uri) for p in fs.glob(path) if fs.isfile(p)]
+            dotted = posixpath.basename(path).startswith(".")  # like a shell: '*' does not match dotfiles
+            found = [_join(fs, p, uri) for p in fs.glob(path)
+                     if (dotted or not posixpath.basename(p).startswith(".")) and fs.isfile(p)]
             kind = "glob"
         elif fs.isdir(path):
             found = _list_tree(fs, path, uri)
@@ -133,14 +135,3 @@ def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> lis
         raise ConfigError(f"SRC {src}: no images found in this {kind}"
                           + (f" (looked for {', '.join(IMAGE_EXTENSIONS)})" if kind == "folder" else ""))
     return uris
-
-
-def read_source(uri: str, storage_options: dict[str, Any] | None = None) -> bytes:
-    """The bytes of one source image (local path or URL). Raises ``OSError`` (incl. FileNotFoundError)."""
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    if not is_remote(uri):
-        with open(uri, "rb") as f:
-            return f.read()
-    fs, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
-    return fs.cat_file(path)

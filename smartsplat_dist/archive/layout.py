@@ -1,0 +1,180 @@
+"""Names inside an archive, image ids, shard planning and manifest rows (DESIGN §6).
+
+```
+ARCHIVE/run.json                  config, code version, input listing digest
+        staging/<id>.rec          a finished image's record
+        staging/<id>.json         its manifest row (written after the .rec; the row's presence = staged)
+        shards/shard-00042.tar    POSIX tar: <id>.rec members, then __index__.json
+        shards/shard-00042.json   commit marker (written last): the shard exists once this exists
+        manifest.jsonl            one row per image, rebuilt from the markers
+```
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any, Iterable
+
+from ..errors import ArchiveError, ConfigError
+
+RUN_JSON = "run.json"
+MANIFEST = "manifest.jsonl"
+STAGING = "staging"
+SHARDS = "shards"
+INDEX_MEMBER = "__index__.json"
+RECORD_EXT = ".rec"
+
+RUN_FORMAT = "smartsplat-archive"
+MARKER_FORMAT = "smartsplat-shard"
+FORMAT_VERSION = 1
+
+#: Manifest columns, in order; rows may carry extra keys after these.
+MANIFEST_FIELDS = (
+    "id", "source", "shard", "offset", "length", "height", "width", "n_gaussians",
+    "real_cr", "psnr", "ssim", "seconds", "status", "error", "sha256",
+)
+STATUSES = ("ok", "failed")
+
+MAX_ID_LEN = 200
+_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_SHARD_NAME_RE = re.compile(r"^shards/shard-(\d{5,9})\.(tar|json)$")
+_STEM_MAX = 64
+
+
+def check_id(image_id: Any) -> str:
+    """Return ``image_id`` if it is a safe image id, else raise ArchiveError.
+
+    Safe: 1–200 characters of ``[A-Za-z0-9._-]``, not starting with ``.`` or ``-``, not ``__index__``.
+    Ids become member and output file names, so they can never be paths.
+    """
+    if not isinstance(image_id, str) or not image_id or len(image_id) > MAX_ID_LEN:
+        raise ArchiveError(f"invalid image id {image_id!r}: must be a string of 1-{MAX_ID_LEN} characters")
+    if not _ID_RE.match(image_id) or image_id in ("__index__",):
+        raise ArchiveError(
+            f"invalid image id {image_id!r}: only letters, digits, '.', '_', '-', not starting with '.' or '-'"
+        )
+    return image_id
+
+
+def image_id_for(source_uri: str, taken: set) -> str:
+    """A readable, safe, unique id for ``source_uri``, e.g. ``s3://b/DIV16K/0001.png -> "0001"``.
+
+    The file stem is sanitised (anything but ``[A-Za-z0-9_-]`` becomes ``_``; dots too, so WebDataset tools,
+    which split a member name at its first dot, see ``<id>`` + ``.rec``), cut to 64 characters; a clash gets a
+    short hash of the URI appended (``0001-3fa2b1c9``). Clashes are case-insensitive (ids are file names on
+    case-insensitive disks too). ``taken`` is the caller's bookkeeping set of lower-cased ids already handed
+    out; it is updated in place. Assign ids in sorted-listing order so every run gets the same ids.
+    """
+    name = str(source_uri).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    name = name.split("?", 1)[0]
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
+    stem = re.sub(r"_+", "_", stem).strip("_-")[:_STEM_MAX].rstrip("_-") or "image"
+    if stem.lower() == "__index__":
+        stem = "index"
+    candidate = stem
+    digest = hashlib.sha256(str(source_uri).encode("utf-8", "surrogatepass")).hexdigest()
+    n = 8
+    counter = 0
+    while candidate.lower() in taken or candidate in taken:
+        if n < len(digest):
+            candidate = f"{stem}-{digest[:n]}"
+            n += 4
+        else:
+            counter += 1
+            candidate = f"{stem}-{digest[:8]}-{counter}"
+    taken.add(candidate.lower())
+    return check_id(candidate)
+
+
+def image_ids_for(listing: Iterable[str]) -> list[str]:
+    """Ids for a whole listing, in its order (``image_id_for`` with one shared ``taken`` set)."""
+    taken: set = set()
+    return [image_id_for(uri, taken) for uri in listing]
+
+
+def plan_shards(ids: list[str], images_per_shard: int) -> list[list[str]]:
+    """Shard k holds ``ids[k*K:(k+1)*K]`` (K = images_per_shard): deterministic from the sorted listing."""
+    if not isinstance(images_per_shard, int) or images_per_shard < 1:
+        raise ConfigError(f"images_per_shard must be a positive integer, got {images_per_shard!r}")
+    ids = list(ids)
+    return [ids[k: k + images_per_shard] for k in range(0, len(ids), images_per_shard)]
+
+
+def listing_digest(listing: Iterable[str]) -> str:
+    """sha256 of the input listing (URIs joined by newlines, in the given order)."""
+    h = hashlib.sha256()
+    for uri in listing:
+        h.update(str(uri).encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+# -- names ----------------------------------------------------------------------------------------------------
+def staged_record_name(image_id: str) -> str:
+    return f"{STAGING}/{check_id(image_id)}{RECORD_EXT}"
+
+
+def staged_row_name(image_id: str) -> str:
+    return f"{STAGING}/{check_id(image_id)}.json"
+
+
+def shard_tar_name(index: int) -> str:
+    return f"{SHARDS}/shard-{_check_index(index):05d}.tar"
+
+
+def shard_marker_name(index: int) -> str:
+    return f"{SHARDS}/shard-{_check_index(index):05d}.json"
+
+
+def parse_shard_name(rel: str) -> tuple[int, str] | None:
+    """``"shards/shard-00042.json" -> (42, "json")``; None for other names."""
+    m = _SHARD_NAME_RE.match(rel)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def _check_index(index: Any) -> int:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 10**9:
+        raise ArchiveError(f"invalid shard index {index!r}")
+    return index
+
+
+# -- JSON -----------------------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars → Python, non-finite floats → None, tuples → lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ArchiveError(f"value {value!r} of type {type(value).__name__} cannot be stored as JSON")
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> bytes:
+    return json.dumps(_plain(obj), indent=indent, sort_keys=indent is not None, allow_nan=False).encode()
+
+
+def loads(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArchiveError(f"{what}: not valid JSON ({err})") from None
+
+
+def order_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with the manifest columns first (missing ones as None), then any extra keys sorted."""
+    out = {k: row.get(k) for k in MANIFEST_FIELDS}
+    for k in sorted(row):
+        if k not in out:
+            out[k] = row[k]
+    return out

@@ -1,0 +1,229 @@
+"""Convergence benchmark: PSNR / SSIM vs step for smart and random initialisation (or LR presets).
+
+Default run: for each image, fit from ``init=smart`` and ``init=random`` (same image, CR, seed, FitConfig) and
+evaluate PSNR and SSIM of the decoded render (clamped, rounded to uint8) every ``--eval-every`` steps; report the
+steps each init needs to reach each PSNR target and the smart/random step ratio, plus PSNR/SSIM at the last step.
+
+``--lr-sweep``: the same with smart init only, comparing the learning-rate presets of
+``smartsplat_dist.fit.config.LR_PRESETS`` (the measurement behind FitConfig's default learning rates).
+
+Images: ``/work/shared/data/photos-768`` when present (real photos), else the example photos shipped in
+``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 3 images, CR 50, 1000 steps,
+every 50. Full: all images of the folder. ``--step-cost`` also times one step split into render and SSIM.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..model import n_gaussians_for_cr
+from ..render import backend_device, get_backend, render, resolve_backend
+from .common import format_table, peak_rss_mb
+
+DESCRIPTION = "PSNR/SSIM vs step for smart vs random init (or learning-rate presets); steps to reach PSNR targets"
+
+SHARED_PHOTOS = Path("/work/shared/data/photos-768")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", default=None, help="folder of PNG images (default: photos-768 if present, "
+                                                  "else the shipped examples)")
+    p.add_argument("--n-images", type=int, default=None, help="use the first N images (quick: 3)")
+    p.add_argument("--cr", type=float, default=50.0, help="nominal compression ratio (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=None, help="fit steps (default: 1000; the quick mode too)")
+    p.add_argument("--eval-every", type=int, default=50, help="evaluate every N steps (default: %(default)s)")
+    p.add_argument("--targets", default="22,24,26,28,30", help="PSNR targets in dB, comma separated")
+    p.add_argument("--backend", default="auto", help="render backend (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--downscale", type=int, default=1, help="shrink images by this integer factor first")
+    p.add_argument("--lr-sweep", action="store_true", help="compare LR presets (smart init) instead of inits")
+    p.add_argument("--presets", default=None, help="LR presets for --lr-sweep (default: all)")
+    p.add_argument("--step-cost", action="store_true", help="time one step split into render and SSIM")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch (and numba) threads; 1 is fastest on a busy shared machine (default: torch's)")
+
+
+def _image_files(args) -> tuple[list[Path], str, str]:
+    folder = Path(args.images) if args.images else (SHARED_PHOTOS if SHARED_PHOTOS.is_dir() else EXAMPLES)
+    note = ""
+    if not args.images and folder == EXAMPLES:
+        note = f"{SHARED_PHOTOS} not found: using the example photos shipped in {EXAMPLES}"
+        print(note)
+    files = sorted(folder.glob("*.png"))
+    n = args.n_images if args.n_images is not None else (3 if args.quick else None)
+    if n is not None:
+        files = files[:n]
+    if not files:
+        raise SystemExit(f"no PNG images in {folder}")
+    return files, str(folder), note
+
+
+def _load(path: Path, downscale: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if downscale > 1:
+            im = im.resize((im.width // downscale, im.height // downscale), Image.LANCZOS)
+        return np.asarray(im, dtype=np.uint8).copy()
+
+
+def _evaluate(g, image: np.ndarray, backend: str) -> tuple[float, float]:
+    from ..fit.metrics import psnr, ssim
+
+    with torch.no_grad():
+        out = render(g, image.shape[0], image.shape[1], backend)
+        u8 = (out.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return psnr(u8, image), ssim(u8, image)
+
+
+def run_curve(image: np.ndarray, g0, config, backend: str, eval_every: int) -> dict[str, Any]:
+    """Fit from ``g0``; PSNR/SSIM of the decoded render at step 0 and after every ``eval_every`` steps.
+
+    Returns:
+        dict: steps [K] (number of updates), psnr [K], ssim [K], fit_seconds [K] (loop time without the
+        evaluations), seconds_per_step.
+    """
+    from dataclasses import replace
+
+    from ..fit import fit
+
+    p0, s0 = _evaluate(g0, image, backend)
+    curve: dict[str, Any] = {"steps": [0], "psnr": [p0], "ssim": [s0], "fit_seconds": [0.0]}
+    spent = [0.0]
+
+    def progress(step: int, info: dict) -> None:
+        t = time.perf_counter()
+        p, s = _evaluate(info["gaussians"](), image, backend)
+        curve["steps"].append(step)
+        curve["psnr"].append(p)
+        curve["ssim"].append(s)
+        curve["fit_seconds"].append(info["seconds"] - spent[0])
+        spent[0] += time.perf_counter() - t
+
+    cfg = replace(config, log_every=eval_every)
+    _, stats = fit(g0, image, cfg, backend=backend, progress=progress)
+    curve["seconds_per_step"] = (stats["seconds"] - spent[0]) / max(1, cfg.steps)
+    return curve
+
+
+def steps_to_reach(curve: dict[str, Any], target: float) -> int | None:
+    """First evaluated step whose PSNR is >= target (None if never)."""
+    for step, p in zip(curve["steps"], curve["psnr"]):
+        if p >= target:
+            return int(step)
+    return None
+
+
+def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int = 3) -> dict[str, float]:
+    """Seconds of one training step split into render (forward + backward) and SSIM (forward + backward)."""
+    from ..fit.loss import SSIMTarget, ssim_sum
+
+    name = resolve_backend(backend)
+    device = backend_device(name)
+    fn = get_backend(name)
+    h, w = image.shape[:2]
+    target = torch.from_numpy(image).to(device).float() / 255.0
+    st = SSIMTarget(target)
+    leaves = [t.to(device).detach().requires_grad_() for t in g.tensors()]
+    t_render, t_ssim = 0.0, 0.0
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        img = fn(*leaves, h, w)
+        t1 = time.perf_counter()
+        x = img.detach().requires_grad_()
+        s, n = ssim_sum(x, st)
+        loss = lambda_l1 * (x - target).abs().mean() + (1 - lambda_l1) * (1 - s / n)
+        loss.backward()
+        t2 = time.perf_counter()
+        img.backward(x.grad)
+        t3 = time.perf_counter()
+        if i:  # first round warms up (compilation, allocations)
+            t_render += (t1 - t0) + (t3 - t2)
+            t_ssim += t2 - t1
+        for leaf in leaves:
+            leaf.grad = None
+    return {"render_s": t_render / repeats, "loss_ssim_l1_s": t_ssim / repeats,
+            "step_s": (t_render + t_ssim) / repeats}
+
+
+def run(args) -> dict[str, Any]:
+    from ..fit import FitConfig
+    from ..fit.config import LR_PRESETS
+    from ..init import InitConfig, initialize
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    files, folder, note = _image_files(args)
+    steps = args.steps if args.steps is not None else 1000
+    targets = [float(t) for t in args.targets.split(",") if t.strip()]
+    backend = resolve_backend(args.backend)
+    base = FitConfig(steps=steps)
+    if args.lr_sweep:
+        names = args.presets.split(",") if args.presets else list(LR_PRESETS)
+        variants = {name: (base.with_preset(name), "smart") for name in names}
+    else:
+        variants = {"smart": (base, "smart"), "random": (base, "random")}
+
+    per_image: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    cost = None
+    for path in files:
+        image = _load(path, args.downscale)
+        h, w = image.shape[:2]
+        n = n_gaussians_for_cr(h, w, args.cr)
+        entry: dict[str, Any] = {"image": path.name, "height": h, "width": w, "n_gaussians": n, "curves": {}}
+        for vname, (cfg, method) in variants.items():
+            g0 = initialize(image, n, InitConfig(method=method), seed=args.seed)
+            if args.step_cost and cost is None:
+                cost = step_cost(image, g0, backend, cfg.lambda_l1)
+                cost.update(height=h, width=w, n_gaussians=n, backend=backend)
+            curve = run_curve(image, g0, cfg, backend, args.eval_every)
+            entry["curves"][vname] = curve
+            row = {"image": path.name[:24], "variant": vname, "psnr0": curve["psnr"][0],
+                   f"psnr@{steps}": curve["psnr"][-1], f"ssim@{steps}": curve["ssim"][-1],
+                   "s/step": curve["seconds_per_step"]}
+            for t in targets:
+                row[f"to{t:g}dB"] = steps_to_reach(curve, t)
+            rows.append(row)
+            print(format_table([row]), flush=True)
+        per_image.append(entry)
+
+    summary: dict[str, Any] = {}
+    for vname in variants:
+        summary[vname] = {
+            "mean_psnr_final": float(np.mean([e["curves"][vname]["psnr"][-1] for e in per_image])),
+            "mean_ssim_final": float(np.mean([e["curves"][vname]["ssim"][-1] for e in per_image])),
+            "mean_psnr_initial": float(np.mean([e["curves"][vname]["psnr"][0] for e in per_image])),
+            "mean_seconds_per_step": float(np.mean([e["curves"][vname]["seconds_per_step"] for e in per_image])),
+        }
+    if not args.lr_sweep:
+        ratios: dict[str, Any] = {}
+        for t in targets:
+            pairs = [(steps_to_reach(e["curves"]["smart"], t), steps_to_reach(e["curves"]["random"], t))
+                     for e in per_image]
+            vals = [s / r for s, r in pairs if s is not None and r is not None and r > 0]
+            ratios[f"{t:g}"] = {"smart_steps": [p[0] for p in pairs], "random_steps": [p[1] for p in pairs],
+                                "mean_smart_over_random": float(np.mean(vals)) if vals else None}
+        summary["steps_ratio_smart_over_random"] = ratios
+    print()
+    print(format_table(rows))
+    print()
+    print(format_table([{"variant": k, **v} for k, v in summary.items() if isinstance(v, dict) and
+                        "mean_psnr_final" in v]))
+    if cost:
+        print(f"\nstep cost at {cost['width']}x{cost['height']}, N={cost['n_gaussians']}, backend {backend}: "
+              f"render fwd+bwd {cost['render_s']:.3f} s, L1+SSIM fwd+bwd {cost['loss_ssim_l1_s']:.3f} s")
+    return {"images": "real", "image_folder": folder, "note": note,
+            "mode": "lr-sweep" if args.lr_sweep else "init", "cr": args.cr, "steps": steps,
+            "eval_every": args.eval_every, "torch_threads": torch.get_num_threads(), "downscale": args.downscale, "backend": backend,
+            "targets_db": targets, "fit_config": base.to_dict(),
+            "presets": {k: v[0].to_dict() for k, v in variants.items()} if args.lr_sweep else None,
+            "rows": rows, "summary": summary, "per_image": per_image, "step_cost": cost,
+            "peak_rss_mb": peak_rss_mb()}

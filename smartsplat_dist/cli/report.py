@@ -1,0 +1,46 @@
+"""``smartsplat report ARCHIVE -o report.html``: one self-contained HTML page about an archive."""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="write a self-contained HTML report of an archive (finished or running)")
+    p.add_argument("archive", help="archive folder or s3:// prefix")
+    p.add_argument("-o", "--output", required=True, help="output HTML file")
+    p.add_argument("--rd", metavar="RESULTS.json",
+                   help="a 'smartsplat bench rd' result (or a CompressAI results file): adds the RD plot")
+    p.add_argument("--samples", type=int, default=4, metavar="K",
+                   help="images shown as 100%% crops of original and decoded (default: %(default)s)")
+    p.add_argument("--source-root", metavar="DIR",
+                   help="look for the originals here (same relative path, else same file name) instead of the "
+                        "manifest's source URIs")
+    p.add_argument("--storage-options", metavar="JSON",
+                   help='fsspec options for the archive and the sources, e.g. \'{"client_kwargs": '
+                        '{"endpoint_url": "http://127.0.0.1:9000"}}\'')
+    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto",
+                   help="render backend for the decoded crops")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..report import write_report
+
+    if args.samples < 0:
+        raise ConfigError(f"--samples must be >= 0, got {args.samples}")
+    options = None
+    if args.storage_options:
+        try:
+            options = json.loads(args.storage_options)
+        except ValueError as err:
+            raise ConfigError(f"--storage-options is not JSON: {err}") from None
+        if not isinstance(options, dict):
+            raise ConfigError("--storage-options must be a JSON object")
+    path = write_report(args.archive, args.output, rd_path=args.rd, samples=args.samples,
+                        source_root=args.source_root, storage_options=options, backend=args.backend,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,54 @@
+"""Settings of the record codec (DESIGN §5). Byte layout: ``codec/FORMAT.md``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+#: Hard cap on Gaussians in one record (16K at CR >= 2.4); the decoder refuses more before allocating.
+MAX_GAUSSIANS = 1 << 25
+#: Hard cap on either image side in pixels (DIV16K is 16320 x 10880).
+MAX_SIDE = 1 << 20
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """How Gaussians are quantised and entropy coded.
+
+    Attributes:
+        mean_frac_bits: means are stored on a grid of ``1 / 2**mean_frac_bits`` px (0..8). The grid is in
+            pixels, so precision does not depend on the image size; bits per Gaussian depend only on density.
+        scale_bits: bits per log-scale (each axis, uniform between the record's min and max log-scale), 1..8.
+        rotation_bits: bits for the rotation modulo pi (uniform on [0, pi)), 1..8.
+        color_bits: bits per colour channel (uniform between the record's per-channel min and max), 1..8.
+        lzma_preset: LZMA2 preset 0..9 used by the encoder (the decoder does not need it).
+    """
+
+    mean_frac_bits: int = 3
+    scale_bits: int = 6
+    rotation_bits: int = 6
+    color_bits: int = 7
+    lzma_preset: int = 9
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (
+            ("mean_frac_bits", 0, 8),
+            ("scale_bits", 1, 8),
+            ("rotation_bits", 1, 8),
+            ("color_bits", 1, 8),
+            ("lzma_preset", 0, 9),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ConfigError(f"CodecConfig.{name} must be an integer in {lo}..{hi}, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CodecConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown CodecConfig settings: {', '.join(sorted(unknown))}")
+        return cls(**data)

@@ -1,0 +1,176 @@
+"""Quantisation of Gaussians: the one place that defines what the record stores (DESIGN §5).
+
+Every function here is pure torch (CPU or GPU) so that :func:`fake_quantize` (fitting, any device) and the
+record decoder (CPU) use the very same float32 arithmetic.
+
+Quantised representation of N Gaussians (all integer tensors, int64):
+    qmeans: [N, 2]  round(mean * 2**mean_frac_bits), means first clamped to [-W, 2W] x [-H, 2H]
+    qscales: [N, 2] 0..2**scale_bits-1, uniform in log-scale between the record's per-axis min and max
+    qrot:   [N]     0..2**rotation_bits-1, uniform on [0, pi)
+    qcolors: [N, 3] 0..2**color_bits-1, uniform between the record's per-channel min and max
+Before quantising, each Gaussian is put in canonical form: scales sorted so that sx >= sy (swapping the axes
+adds pi/2 to the rotation) and rotation reduced modulo pi. Both describe the same covariance.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import RecordError
+from ..model import Gaussians
+from .config import CodecConfig
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Per-record ranges that turn integers back into floats (stored in the record header).
+
+    Attributes:
+        scale_lo, scale_hi: per-axis (sx, sy) min / max of the natural log of the canonical scales (float32).
+        color_lo, color_hi: per-channel (R, G, B) min / max of the colours (float32).
+    """
+
+    scale_lo: tuple[float, float]
+    scale_hi: tuple[float, float]
+    color_lo: tuple[float, float, float]
+    color_hi: tuple[float, float, float]
+
+
+def _f32(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in torch.as_tensor(values, dtype=torch.float32).reshape(-1).cpu())
+
+
+def canonicalize(scales: torch.Tensor, rotations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The canonical parameters of the same covariances (differentiable, permutation + angle wrap).
+
+    Args:
+        scales: [N, 2] float32, pixels, > 0.
+        rotations: [N] float32, radians.
+    Returns:
+        scales [N, 2] with sx >= sy, rotations [N] in [0, pi].
+    """
+    swap = scales[:, 1] > scales[:, 0]
+    canon = torch.where(swap[:, None], scales.flip(1), scales)
+    theta = rotations + swap.to(rotations.dtype) * (math.pi / 2)
+    theta = theta - math.pi * torch.floor(theta / math.pi).detach()
+    return canon, theta
+
+
+def check_encodable(g: Gaussians) -> None:
+    """RecordError unless every parameter is finite and every scale positive."""
+    for name, t in zip(("means", "scales", "rotations", "colors"), g.tensors()):
+        bad = int((~torch.isfinite(t.detach())).sum())
+        if bad:
+            raise RecordError(f"cannot encode: {bad} non-finite values in {name}")
+    if len(g) and not bool((g.scales.detach() > 0).all()):
+        raise RecordError("cannot encode: every scale must be > 0")
+
+
+def compute_params(g: Gaussians) -> QuantParams:
+    """Ranges of the record from the (detached) Gaussians: log-scale and colour min / max."""
+    if len(g) == 0:
+        return QuantParams((0.0, 0.0), (0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    scales, _ = canonicalize(g.scales.detach(), g.rotations.detach())
+    log_s = torch.log(scales)
+    colors = g.colors.detach()
+    return QuantParams(
+        scale_lo=_f32(log_s.min(dim=0).values),
+        scale_hi=_f32(log_s.max(dim=0).values),
+        color_lo=_f32(colors.min(dim=0).values),
+        color_hi=_f32(colors.max(dim=0).values),
+    )
+
+
+def _uniform_step(lo: torch.Tensor, hi: torch.Tensor, bits: int) -> torch.Tensor:
+    return (hi - lo) / float((1 << bits) - 1)
+
+
+def _uniform_q(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bits: int) -> torch.Tensor:
+    step = _uniform_step(lo, hi, bits)
+    safe = torch.where(step > 0, step, torch.ones_like(step))
+    q = torch.round((x - lo) / safe)
+    q = torch.where(step > 0, q, torch.zeros_like(q))
+    return q.clamp(0, (1 << bits) - 1)
+
+
+def _uniform_deq(q: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bits: int) -> torch.Tensor:
+    return lo + q * _uniform_step(lo, hi, bits)
+
+
+def _range(values: tuple[float, ...], device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+def clamp_means(means: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Means clamped to [-W, 2W] x [-H, 2H] (what the record can hold). means: [N, 2] float32, pixels."""
+    lo = torch.tensor([-float(width), -float(height)], dtype=means.dtype, device=means.device)
+    return torch.maximum(torch.minimum(means, -2 * lo), lo)
+
+
+def quantize_values(
+    g: Gaussians, height: int, width: int, config: CodecConfig, params: QuantParams
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integers of the record, as float tensors holding whole numbers (differentiable inputs, no grad needed).
+
+    Returns:
+        qmeans [N, 2], qscales [N, 2], qrot [N], qcolors [N, 3]; all float32 of the inputs' device.
+    """
+    dev = g.means.device
+    means = clamp_means(g.means, height, width)
+    qmeans = torch.round(means * float(1 << config.mean_frac_bits))
+    scales, theta = canonicalize(g.scales, g.rotations)
+    qscales = _uniform_q(torch.log(scales), _range(params.scale_lo, dev), _range(params.scale_hi, dev),
+                         config.scale_bits)
+    levels = 1 << config.rotation_bits
+    qrot = torch.remainder(torch.round(theta * float(levels / math.pi)), levels)
+    qcolors = _uniform_q(g.colors, _range(params.color_lo, dev), _range(params.color_hi, dev), config.color_bits)
+    return qmeans, qscales, qrot, qcolors
+
+
+def dequantize_values(
+    qmeans: torch.Tensor, qscales: torch.Tensor, qrot: torch.Tensor, qcolors: torch.Tensor,
+    config: CodecConfig, params: QuantParams,
+) -> Gaussians:
+    """Floats from the record's integers (any integer or float dtype holding whole numbers).
+
+    Args:
+        qmeans: [N, 2], qscales: [N, 2], qrot: [N], qcolors: [N, 3].
+    Returns:
+        Gaussians (float32, the device of ``qmeans``), canonical form.
+    """
+    dev = qmeans.device
+    f = lambda t: t.to(torch.float32)  # noqa: E731
+    means = f(qmeans) / float(1 << config.mean_frac_bits)
+    log_s = _uniform_deq(f(qscales), _range(params.scale_lo, dev), _range(params.scale_hi, dev), config.scale_bits)
+    rot = f(qrot) * float(math.pi / (1 << config.rotation_bits))
+    colors = _uniform_deq(f(qcolors), _range(params.color_lo, dev), _range(params.color_hi, dev), config.color_bits)
+    return Gaussians(means.contiguous(), torch.exp(log_s).contiguous(), rot.contiguous(), colors.contiguous())
+
+
+def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaussians:
+    """Straight-through fake quantisation: forward = what ``decode_record(encode_record(g))`` gives, backward =
+    identity (through the canonical form), for fine-tuning with the quantiser in the loop.
+
+    Args:
+        g: N Gaussians (any device; may require grad).
+        meta: RecordMeta (height, width) of the image, or anything with ``height`` / ``width``.
+        config: the CodecConfig the record will be encoded with.
+    Returns:
+        N Gaussians in the input order, canonical form (sx >= sy, rotation in [0, pi)), equal to the decoded
+        record's Gaussians to float32 rounding (the decoder returns them sorted; the set is the same).
+    """
+    config = config or CodecConfig()
+    check_encodable(g)
+    if len(g) == 0:
+        return g
+    height, width = int(meta.height), int(meta.width)
+    params = compute_params(g)
+    with torch.no_grad():
+        q = quantize_values(g.detach(), height, width, config, params)
+        deq = dequantize_values(*q, config, params)
+    scales, theta = canonicalize(g.scales, g.rotations)
+    means = g.means
+    ste = lambda x, target: x + (target - x).detach()  # noqa: E731
+    return Gaussians(ste(means, deq.means), ste(scales, deq.scales), ste(theta, deq.rotations), ste(g.colors, deq.colors))

@@ -1,0 +1,265 @@
+"""The per-image record: header + quantised, entropy-coded Gaussians + CRC32. Layout: ``codec/FORMAT.md``.
+
+``encode_record(g, meta, config) -> bytes`` and ``decode_record(data) -> (Gaussians, RecordMeta)``;
+``read_meta(data)`` parses and checks the header only. Decoding treats ``data`` as untrusted: every count is
+bounded before anything is allocated, every stream is decompressed with a known, capped output size, and any
+defect raises RecordError naming what is wrong.
+"""
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import RecordError
+from ..model import Gaussians
+from . import entropy
+from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
+from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
+
+MAGIC = b"SSGR"
+FORMAT_VERSION = 1
+BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (DESIGN §1)
+_BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
+
+STREAMS = ("position symbols", "position raw bits", "log-scale x", "log-scale y", "rotation",
+           "color R", "color G", "color B")
+
+_HEADER = struct.Struct("<4sHHIIIBBBBBBHii2f2f3f3f")  # up to and including colour ranges (76 bytes)
+_STREAM = struct.Struct("<BII")  # method, raw_len, comp_len (9 bytes)
+_CRC = struct.Struct("<I")
+HEADER_SIZE = _HEADER.size + len(STREAMS) * _STREAM.size  # 148 bytes before the payload
+MIN_RECORD_SIZE = HEADER_SIZE + _CRC.size
+#: |log scale| bound: exp() of anything inside stays finite in float32.
+MAX_ABS_LOG_SCALE = 40.0
+#: |colour| bound of a record's colour range.
+MAX_ABS_COLOR = 1e6
+
+
+@dataclass(frozen=True)
+class RecordMeta:
+    """What a record says about its image, readable without decoding the Gaussians.
+
+    Attributes:
+        height, width: image size in pixels (1 .. 2**20 each).
+        n: number of Gaussians; ``None`` when encoding means "len(g)".
+        blend: the render model the Gaussians were fitted for; "sum" (sum blending, DESIGN §1).
+        version: record format version.
+        codec: the bit depths found in the record (filled by read_meta / decode_record; ``lzma_preset`` is
+            not stored and reads back as the default).
+    """
+
+    height: int
+    width: int
+    n: int | None = None
+    blend: str = "sum"
+    version: int = FORMAT_VERSION
+    codec: CodecConfig | None = None
+
+
+def _check_size(height: int, width: int) -> None:
+    for name, v in (("height", height), ("width", width)):
+        if not 1 <= v <= MAX_SIDE:
+            raise RecordError(f"image {name} {v} out of range 1..{MAX_SIDE}")
+
+
+def _max_n(height: int, width: int) -> int:
+    return min(height * width, MAX_GAUSSIANS)
+
+
+def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecConfig,
+                          params: QuantParams) -> tuple[tuple[int, int], list[bytes]]:
+    """Quantise, sort into Z-order and split into the byte streams (uncompressed)."""
+    with torch.no_grad():
+        qm, qs, qr, qc = (t.cpu().to(torch.int64).numpy() for t in
+                          quantize_values(g.detach().to("cpu"), height, width, config, params))
+    n = qm.shape[0]
+    if n == 0:
+        return (0, 0), [b""] * len(STREAMS)
+    x0, y0 = int(qm[:, 0].min()), int(qm[:, 1].min())
+    codes = entropy.morton_encode((qm[:, 0] - x0).astype(np.uint64), (qm[:, 1] - y0).astype(np.uint64))
+    # Sum blending is order free: sort by position, ties by the other fields so the bytes depend only on the set.
+    order = np.lexsort((qc[:, 2], qc[:, 1], qc[:, 0], qr, qs[:, 1], qs[:, 0], codes))
+    codes = codes[order]
+    gaps = np.diff(codes, prepend=np.uint64(0))
+    symbols, raw, nraw = entropy.gaps_to_symbols(gaps)
+    u8 = lambda a: np.ascontiguousarray(a[order].astype(np.uint8)).tobytes()  # noqa: E731
+    streams = [symbols.tobytes(), entropy.pack_bits(raw, nraw), u8(qs[:, 0]), u8(qs[:, 1]), u8(qr),
+               u8(qc[:, 0]), u8(qc[:, 1]), u8(qc[:, 2])]
+    return (x0, y0), streams
+
+
+def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None) -> bytes:
+    """Quantise and encode Gaussians into a record (deterministic: same Gaussians + config -> same bytes).
+
+    Args:
+        g: N Gaussians (any device; canonicalised, clamped to [-W, 2W] x [-H, 2H], quantised per ``config``).
+        meta: height and width of the image (``n`` if given must equal ``len(g)``; ``blend`` must be "sum").
+        config: bit depths and LZMA preset.
+    Returns:
+        The record bytes; ``len(record)`` is what the real compression ratio ``3 H W / len`` counts.
+    """
+    config = config or CodecConfig()
+    height, width, n = int(meta.height), int(meta.width), len(g)
+    _check_size(height, width)
+    if meta.n is not None and meta.n != n:
+        raise RecordError(f"cannot encode: meta.n = {meta.n} but there are {n} Gaussians")
+    if meta.blend not in _BLEND_IDS:
+        raise RecordError(f"cannot encode: unknown blend model {meta.blend!r} (known: {', '.join(_BLEND_IDS)})")
+    if n > _max_n(height, width):
+        raise RecordError(f"cannot encode: {n} Gaussians exceed the limit {_max_n(height, width)} "
+                          f"for a {width}x{height} image")
+    check_encodable(g)
+    params = compute_params(g)
+    if any(abs(v) > MAX_ABS_LOG_SCALE for v in params.scale_lo + params.scale_hi):
+        raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
+    if any(abs(v) > MAX_ABS_COLOR for v in params.color_lo + params.color_hi):
+        raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
+    (x0, y0), streams = _gaussians_to_streams(g, height, width, config, params)
+    header = _HEADER.pack(
+        MAGIC, FORMAT_VERSION, 0, height, width, n, _BLEND_IDS[meta.blend],
+        config.mean_frac_bits, config.scale_bits, config.rotation_bits, config.color_bits, len(STREAMS), 0,
+        x0, y0, *params.scale_lo, *params.scale_hi, *params.color_lo, *params.color_hi,
+    )
+    table, payloads = [], []
+    for raw in streams:
+        method, payload = entropy.compress_stream(raw, config.lzma_preset)
+        table.append(_STREAM.pack(method, len(raw), len(payload)))
+        payloads.append(payload)
+    body = header + b"".join(table) + b"".join(payloads)
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    meta: RecordMeta
+    x0: int
+    y0: int
+    params: QuantParams
+    streams: tuple[tuple[int, int, int, int], ...]  # (method, raw_len, offset, comp_len)
+
+
+def _parse(data: bytes) -> _Parsed:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise RecordError(f"a record must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < 6:
+        raise RecordError(f"record truncated: {len(data)} bytes is shorter than magic + version")
+    if data[:4] != MAGIC:
+        raise RecordError(f"not a smartsplat record: magic {data[:4]!r}, expected {MAGIC!r}")
+    (version,) = struct.unpack_from("<H", data, 4)
+    if version != FORMAT_VERSION:
+        raise RecordError(f"unsupported record format version {version} (this build reads {FORMAT_VERSION})")
+    if len(data) < MIN_RECORD_SIZE:
+        raise RecordError(f"record truncated: {len(data)} bytes, the header alone needs {MIN_RECORD_SIZE}")
+    (stored_crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    fields = _HEADER.unpack_from(data, 0)
+    (_, _, flags, height, width, n, blend, mfb, sb, rb, cb, nstreams, reserved, x0, y0) = fields[:15]
+    floats = fields[15:]
+    # Sizes first, so that "truncated" / "trailing bytes" are named as such rather than as a bad checksum.
+    table = []
+    offset = HEADER_SIZE
+    if nstreams == len(STREAMS):
+        for i in range(len(STREAMS)):
+            table.append(_STREAM.unpack_from(data, _HEADER.size + i * _STREAM.size))
+        expected = HEADER_SIZE + sum(t[2] for t in table) + _CRC.size
+        if len(data) < expected:
+            raise RecordError(f"record truncated: {len(data)} bytes, the header declares {expected}")
+        if len(data) > expected:
+            raise RecordError(f"record has {len(data) - expected} trailing bytes after its declared end "
+                              f"({expected} bytes)")
+    crc = zlib.crc32(memoryview(data)[: len(data) - _CRC.size])
+    if crc != stored_crc:
+        raise RecordError(f"record checksum mismatch (CRC32 {crc:08x}, stored {stored_crc:08x}): damaged record")
+    # The checksum matched: the rest guards against well-formed but hostile or buggy records.
+    if flags != 0 or reserved != 0:
+        raise RecordError(f"record uses unknown flags {flags:#06x} / reserved field {reserved} (version 1 has none)")
+    if nstreams != len(STREAMS):
+        raise RecordError(f"record declares {nstreams} streams, version 1 has {len(STREAMS)}")
+    _check_size(height, width)
+    if blend not in BLEND_MODELS:
+        raise RecordError(f"record uses unknown blend model {blend}")
+    if n > _max_n(height, width):
+        raise RecordError(f"record declares {n} Gaussians, more than the limit {_max_n(height, width)} "
+                          f"for a {width}x{height} image")
+    try:
+        codec = CodecConfig(mean_frac_bits=mfb, scale_bits=sb, rotation_bits=rb, color_bits=cb)
+    except Exception as exc:  # ConfigError: a bit depth out of range
+        raise RecordError(f"record has invalid quantisation settings: {exc}") from None
+    scale_lo, scale_hi, color_lo, color_hi = floats[0:2], floats[2:4], floats[4:7], floats[7:10]
+    for name, lo, hi, bound in (("log-scale", scale_lo, scale_hi, MAX_ABS_LOG_SCALE),
+                                ("colour", color_lo, color_hi, MAX_ABS_COLOR)):
+        for a, b in zip(lo, hi):
+            if not (math.isfinite(a) and math.isfinite(b) and -bound <= a <= b <= bound):
+                raise RecordError(f"record has an invalid {name} range [{a}, {b}]")
+    unit = 1 << mfb
+    for name, v, side in (("x", x0, width), ("y", y0, height)):
+        if not -side * unit <= v <= 2 * side * unit:
+            raise RecordError(f"record's {name} origin {v} lies outside the representable area")
+    for i, (method, raw_len, comp_len) in enumerate(table):
+        if i != 1 and raw_len != n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {raw_len} bytes, {n} Gaussians need {n}")
+        if i == 1 and raw_len > 8 * n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {raw_len} bytes, more than 8 per Gaussian")
+        if method not in (entropy.METHOD_STORED, entropy.METHOD_LZMA2):
+            raise RecordError(f"stream '{STREAMS[i]}' uses unknown method {method}")
+    streams = []
+    for method, raw_len, comp_len in table:
+        streams.append((method, raw_len, offset, comp_len))
+        offset += comp_len
+    meta = RecordMeta(height=height, width=width, n=n, blend=BLEND_MODELS[blend], version=version, codec=codec)
+    params = QuantParams(tuple(scale_lo), tuple(scale_hi), tuple(color_lo), tuple(color_hi))
+    return _Parsed(meta, x0, y0, params, tuple(streams))
+
+
+def read_meta(data: bytes) -> RecordMeta:
+    """Parse and validate a record's header (and its checksum); no Gaussians are decoded."""
+    return _parse(data).meta
+
+
+def decode_record(data: bytes) -> tuple[Gaussians, RecordMeta]:
+    """Decode a record.
+
+    Returns:
+        (Gaussians on CPU in canonical form, sorted in Z-order; RecordMeta with ``n`` and ``codec`` filled).
+    Raises:
+        RecordError: unknown magic or version, truncation, trailing bytes, checksum mismatch, or any field or
+        stream inconsistent with the others.
+    """
+    parsed = _parse(data)
+    meta, codec, n = parsed.meta, parsed.meta.codec, parsed.meta.n
+    data = bytes(data)
+    raw = [entropy.decompress_stream(m, data[off:off + ln], rl, f"stream '{STREAMS[i]}'")
+           for i, (m, rl, off, ln) in enumerate(parsed.streams)]
+    if n == 0:
+        if any(raw):
+            raise RecordError("record with 0 Gaussians carries stream data")
+        return Gaussians.empty(), meta
+    symbols = np.frombuffer(raw[0], dtype=np.uint8)
+    nraw = entropy.symbols_nraw(symbols)
+    gaps = entropy.symbols_to_gaps(symbols, entropy.unpack_bits(raw[1], nraw))
+    limit = np.uint64(1) << np.uint64(62)
+    if int(gaps.max()) >= int(limit):
+        raise RecordError("position stream holds a gap beyond the representable area")
+    codes = np.cumsum(gaps, dtype=np.uint64)  # no wrap: N < 2**25 gaps, each < 2**62
+    if n > 1 and not bool((codes[1:] >= codes[:-1]).all()):
+        raise RecordError("position stream overflows")
+    ux, uy = entropy.morton_decode(codes)
+    unit = 1 << codec.mean_frac_bits
+    qx = ux.astype(np.int64) + parsed.x0
+    qy = uy.astype(np.int64) + parsed.y0
+    if int(qx.max()) > 2 * meta.width * unit or int(qy.max()) > 2 * meta.height * unit:
+        raise RecordError("record holds a position outside the representable area [-W, 2W] x [-H, 2H]")
+    planes = [np.frombuffer(r, dtype=np.uint8).astype(np.int64) for r in raw[2:]]
+    for i, (plane, bits) in enumerate(zip(planes, (codec.scale_bits, codec.scale_bits, codec.rotation_bits,
+                                                   codec.color_bits, codec.color_bits, codec.color_bits))):
+        if int(plane.max()) >= 1 << bits:
+            raise RecordError(f"stream '{STREAMS[i + 2]}' holds a value {int(plane.max())} beyond {bits} bits")
+    t = torch.from_numpy
+    g = dequantize_values(t(np.stack([qx, qy], axis=1)), t(np.stack(planes[0:2], axis=1)), t(planes[2]),
+                          t(np.stack(planes[3:6], axis=1)), codec, parsed.params)
+    return g, meta

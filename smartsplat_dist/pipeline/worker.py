@@ -1,0 +1,201 @@
+"""The work one actor does, as plain classes (testable without Ray; wrapped with ``ray.remote`` at submit time).
+
+Pixels never travel through Ray's object store: a worker is given URIs and ids, reads the image or record from
+storage itself, writes its result to storage itself, and returns a small dict (a manifest row).
+An *expected* problem (a bad image, an unreadable object, a damaged record) becomes a ``failed`` row and the
+worker lives on; anything else raises (the driver counts it against the image's retries).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..archive.layout import check_id
+from ..archive.writer import stage, stage_failure
+from ..errors import ImageError, RecordError, SmartsplatError
+from ..io.storage import Folder, read_uri
+from . import faults
+
+#: ``smartsplat decode --format`` choices → file extension.
+FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp", "tiff": "tif"}
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit torch and numba to ``threads`` threads in this process (one actor per core budget)."""
+    if not threads or threads < 1:
+        return
+    import torch
+
+    torch.set_num_threads(int(threads))
+    try:
+        import numba
+
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    except (ImportError, ValueError):
+        pass
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text if isinstance(err, SmartsplatError) else f"{type(err).__name__}: {text}"
+
+
+def _oom_types() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
+
+
+class CompressWorker:
+    """Fits images and stages their records in the archive.
+
+    Args:
+        archive_url: the archive folder (local path or ``s3://...``).
+        storage_options: fsspec options for the archive and the sources (JSON-able dict or None).
+        encode_config_dict: ``EncodeConfig.to_dict()``.
+        backend: render backend for fitting (``auto`` picks ``cuda`` on a GPU actor).
+        threads: torch/numba threads for this actor (None: leave as is).
+    """
+
+    def __init__(self, archive_url: str, storage_options: dict[str, Any] | None, encode_config_dict: dict[str, Any],
+                 backend: str = "auto", threads: int | None = None):
+        from ..config import EncodeConfig
+
+        set_threads(threads)
+        self.archive_url = archive_url
+        self.storage_options = storage_options
+        self.folder = Folder(archive_url, storage_options)
+        self.config = EncodeConfig.from_dict(encode_config_dict)
+        self.backend = backend
+        self.pid = os.getpid()
+
+    def ping(self) -> int:
+        """The actor's process id (used to wait until an actor is up)."""
+        return self.pid
+
+    def compress(self, image_id: str, source_uri: str) -> dict[str, Any]:
+        """Read, fit, encode and stage one image; returns its manifest row (status ``ok`` or ``failed``).
+
+        Extra row keys: ``read_seconds`` (storage read), ``encode_seconds`` (init + fit + encode + metrics),
+        ``fit_seconds`` (the fit loop alone), ``stage_seconds`` (writing to the archive), ``conversions``,
+        ``pid`` (of the actor)."""
+        from ..api import encode_image
+        from ..io.images import load_image
+
+        check_id(image_id)
+        t0 = time.perf_counter()
+        base = {"source": source_uri, "pid": self.pid}
+        try:
+            data = read_uri(source_uri, self.storage_options)
+        except (OSError, ValueError) as err:
+            return self._fail(image_id, base, f"cannot read {source_uri}: {_short(err)}", t0)
+        t_read = time.perf_counter()
+        fired = []
+
+        def progress(step: int, info: dict) -> None:
+            if not fired:
+                fired.append(step)
+                faults.mid_image(image_id, self.archive_url)
+
+        try:
+            loaded = load_image(data, max_pixels=self.config.max_pixels, name=source_uri)
+            del data
+            record, stats = encode_image(loaded.pixels, config=self.config, backend=self.backend, progress=progress)
+        except (ImageError, RecordError) as err:
+            return self._fail(image_id, base, _short(err), t0, read_seconds=t_read - t0)
+        except _oom_types() as err:
+            return self._fail(image_id, base, f"out of memory while fitting ({_short(err)})", t0,
+                              read_seconds=t_read - t0)
+        if not fired:
+            faults.mid_image(image_id, self.archive_url)
+        t_enc = time.perf_counter()
+        row = {
+            **base,
+            "height": stats["height"], "width": stats["width"], "n_gaussians": stats["n_gaussians"],
+            "psnr": stats.get("psnr"), "ssim": stats.get("ssim"), "nominal_cr": stats.get("nominal_cr"),
+            "psnr_unquantized": stats.get("psnr_unquantized"), "steps": stats.get("steps"),
+            "backend": stats.get("backend"), "conversions": list(loaded.conversions) + list(stats.get("conversions", [])),
+            "mode": loaded.mode, "read_seconds": t_read - t0, "encode_seconds": t_enc - t_read,
+            "fit_seconds": stats.get("fit_seconds", stats.get("seconds")),
+        }
+        row["seconds"] = time.perf_counter() - t0
+        out = stage(self.folder, image_id, record, row)
+        out["stage_seconds"] = time.perf_counter() - t_enc
+        out["seconds"] = time.perf_counter() - t0
+        return out
+
+    def _fail(self, image_id: str, base: dict[str, Any], reason: str, t0: float, **extra: Any) -> dict[str, Any]:
+        row = {**base, **extra, "error": reason, "seconds": time.perf_counter() - t0}
+        return stage_failure(self.folder, image_id, row)
+
+
+class DecodeWorker:
+    """Decodes records of an archive to image files ``DST/<id>.<ext>``.
+
+    Args:
+        archive_url: the archive (local path or ``s3://...``).
+        dst_url: output folder (local path or ``s3://...``).
+        storage_options: fsspec options for both.
+        fmt: ``png`` | ``jpeg`` | ``webp`` | ``tiff``.
+        scale: output size factor (round(H·scale) × round(W·scale)).
+        overwrite: rewrite outputs that exist (default: skip them, so a rerun only does what is missing).
+        backend: render backend; threads: as for :class:`CompressWorker`.
+    """
+
+    def __init__(self, archive_url: str, dst_url: str, storage_options: dict[str, Any] | None, fmt: str = "png",
+                 scale: float = 1.0, overwrite: bool = False, backend: str = "auto", threads: int | None = None):
+        from ..archive import open_archive
+
+        if fmt not in FORMATS:
+            raise SmartsplatError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+        set_threads(threads)
+        self.archive = open_archive(archive_url, storage_options=storage_options)
+        self.out = Folder(dst_url, storage_options)
+        self.fmt, self.scale, self.overwrite, self.backend = fmt, float(scale), bool(overwrite), backend
+        self.pid = os.getpid()
+
+    def ping(self) -> int:
+        return self.pid
+
+    def output_name(self, image_id: str) -> str:
+        """``<id>.<ext>``: ids are checked (letters, digits, ``._-``), so a name can never leave DST."""
+        return f"{check_id(image_id)}.{FORMATS[self.fmt]}"
+
+    def decode(self, image_id: str) -> dict[str, Any]:
+        """Decode one image; row: id, status (``ok`` | ``skipped`` | ``damaged`` | ``failed``), output, seconds,
+        error, plus read/decode/write seconds."""
+        from ..api import decode_image
+        from ..io.images import encode_image_bytes
+
+        t0 = time.perf_counter()
+        row: dict[str, Any] = {"id": image_id, "pid": self.pid}
+        try:
+            name = self.output_name(image_id)
+        except SmartsplatError as err:
+            return {**row, "status": "failed", "error": _short(err), "seconds": 0.0}
+        row["output"] = self.out.uri(name)
+        if not self.overwrite and self.out.exists(name):
+            return {**row, "status": "skipped", "error": None, "seconds": time.perf_counter() - t0}
+        try:
+            record = self.archive.get(image_id)
+        except KeyError:
+            return {**row, "status": "failed", "error": f"{image_id}: not in the archive",
+                    "seconds": time.perf_counter() - t0}
+        except (RecordError, SmartsplatError) as err:
+            return {**row, "status": "damaged", "error": _short(err), "seconds": time.perf_counter() - t0}
+        except OSError as err:
+            return {**row, "status": "failed", "error": f"cannot read the record: {_short(err)}",
+                    "seconds": time.perf_counter() - t0}
+        t_read = time.perf_counter()
+        try:
+            pixels = decode_image(record, scale=self.scale, backend=self.backend)
+        except RecordError as err:
+            return {**row, "status": "damaged", "error": _short(err), "seconds": time.perf_counter() - t0}
+        t_dec = time.perf_counter()
+        data = encode_image_bytes(pixels, self.fmt)
+        self.out.write_bytes(name, data)
+        t_end = time.perf_counter()
+        return {**row, "status": "ok", "error": None, "height": int(pixels.shape[0]), "width": int(pixels.shape[1]),
+                "bytes": len(data), "read_seconds": t_read - t0, "decode_seconds": t_dec - t_read,
+                "write_seconds": t_end - t_dec, "seconds": t_end - t0}
