@@ -12,10 +12,10 @@ from .layout import (
 from .reader import Archive, Location, MissingImageError, open_archive, read_manifest, read_record
 from .status import archive_status
 from .verify import VerifyReport, verify_archive
-from .writer import ArchiveWriter, read_markers, read_run_json, read_staged, stage, stage_failure, unstage
+from .writer import ArchiveWriter, StagingError, read_markers, read_run_json, read_staged, stage, stage_failure, unstage
 
 __all__ = [
-    "Archive", "ArchiveWriter", "Location", "MANIFEST", "MANIFEST_FIELDS", "MissingImageError", "RUN_JSON",
+    "Archive", "ArchiveWriter", "Location", "MANIFEST", "MANIFEST_FIELDS", "MissingImageError", "RUN_JSON", "StagingError",
     "VerifyReport", "archive_status", "check_id", "image_id_for", "image_ids_for", "listing_digest",
     "open_archive", "plan_shards", "read_manifest", "read_markers", "read_record", "read_run_json",
     "read_staged", "shard_marker_name", "shard_tar_name", "stage", "stage_failure", "staged_record_name",

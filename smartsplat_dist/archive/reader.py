@@ -35,7 +35,9 @@ def read_record(folder: Folder, loc: Location) -> bytes:
     try:
         data = folder.read_range(loc.tar, loc.offset, loc.offset + loc.length)
     except FileNotFoundError:
-        raise ArchiveError(f"shard {loc.shard} ({loc.tar}) is missing; record {loc.image_id!r} cannot be read") from None
+        raise ArchiveError(
+            f"shard {loc.shard} ({loc.tar}) is missing; record {loc.image_id!r} cannot be read"
+        ) from None
     except OSError as err:
         raise ArchiveError(f"shard {loc.shard} ({loc.tar}): record {loc.image_id!r} cannot be read: {err}") from None
     if len(data) != loc.length:
@@ -61,10 +63,13 @@ class Archive:
         self._locations: dict[str, Location] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         for k, marker in self.markers.items():
-            for row in marker["rows"]:
-                self._rows[row["id"]] = row
-            for image_id, e in marker["index"].items():
-                self._locations[image_id] = Location(image_id, k, marker["tar"], e["offset"], e["length"], e["sha256"])
+            for row in marker["rows"]:  # rows keep the shard plan's order (the index is a JSON object)
+                image_id = row["id"]
+                self._rows[image_id] = row
+                e = marker["index"].get(image_id)
+                if e is not None:
+                    self._locations[image_id] = Location(image_id, k, marker["tar"], e["offset"], e["length"],
+                                                         e["sha256"])
 
     def __len__(self) -> int:
         return len(self._locations)

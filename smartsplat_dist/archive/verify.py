@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ArchiveError, RecordError
-from .layout import INDEX_MEMBER, MANIFEST, RECORD_EXT, RUN_JSON, SHARDS, loads, order_row, parse_shard_name
+from .layout import INDEX_MEMBER, MANIFEST, RECORD_EXT, RUN_JSON, SHARDS, order_row, parse_shard_name
 from .reader import read_manifest
 from .records import check_record
 from .shard import parse_marker, read_tar_members, sha256_hex, tar_index_doc

@@ -24,6 +24,15 @@ from .shard import parse_marker, sha256_hex, write_shard_tar
 READ_BATCH_BYTES = 64 * 2**20
 
 
+class StagingError(ArchiveError):
+    """Some images of a shard are not staged, or their staged record and row disagree (two attempts at the same
+    image interleaved). ``image_ids``: the images to re-encode (``unstage`` them first)."""
+
+    def __init__(self, message: str, image_ids: list[str]):
+        super().__init__(message)
+        self.image_ids = list(image_ids)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -224,7 +233,8 @@ class ArchiveWriter:
 
         Idempotent: an existing marker with the same ids → no-op (leftover staging files are removed); a tar
         without a marker is overwritten. ArchiveError if an image is not staged, its staged record does not
-        match its row (sha256/length) or fails the codec's header check."""
+        match its row (sha256/length) or fails the codec's header check: :class:`StagingError` (an ArchiveError)
+        whose ``image_ids`` are the images to unstage and re-encode."""
         ids = [check_id(i) for i in image_ids]
         if not ids:
             raise ArchiveError(f"shard {index}: no images")
@@ -240,12 +250,12 @@ class ArchiveWriter:
         rows_data = self.folder.read_many([staged_row_name(i) for i in ids])
         missing = [i for i in ids if staged_row_name(i) not in rows_data]
         if missing:
-            raise ArchiveError(f"shard {index}: {len(missing)} image(s) not staged: {', '.join(missing[:10])}")
+            raise StagingError(f"shard {index}: {len(missing)} image(s) not staged: {', '.join(missing[:10])}", missing)
         rows = {}
         for i in ids:
             row = loads(rows_data[staged_row_name(i)], staged_row_name(i))
             if not isinstance(row, dict) or row.get("id") != i or row.get("status") not in ("ok", "failed"):
-                raise ArchiveError(f"{staged_row_name(i)}: not a staged row of {i!r}")
+                raise StagingError(f"{staged_row_name(i)}: not a staged row of {i!r}", [i])
             rows[i] = row
         ok_ids = [i for i in ids if rows[i]["status"] == "ok"]
         with self.folder.writing_path(tar_name) as tmp:
@@ -288,28 +298,29 @@ class ArchiveWriter:
             for j in batch:
                 data = recs.pop(staged_record_name(j), None)
                 if data is None:
-                    raise ArchiveError(f"shard {index}: staged record of {j!r} is missing ({staged_record_name(j)})")
+                    raise StagingError(f"shard {index}: staged record of {j!r} is missing ({staged_record_name(j)})",
+                                       [j])
                 self._check_record(index, j, data, rows[j])
                 yield j, data
             batch, total = [], 0
 
     def _check_record(self, index: int, i: str, data: bytes, row: dict[str, Any]) -> None:
         if len(data) != row.get("length") or sha256_hex(data) != row.get("sha256"):
-            raise ArchiveError(
+            raise StagingError(
                 f"shard {index}: staged record of {i!r} does not match its staged row (rewritten by another "
-                "attempt?); unstage and re-encode it"
+                "attempt?); unstage and re-encode it", [i]
             )
         if not self.check_records:
             return
         try:
             meta = check_record(data)
         except RecordError as err:
-            raise ArchiveError(f"shard {index}: staged record of {i!r} is malformed: {err}") from None
+            raise StagingError(f"shard {index}: staged record of {i!r} is malformed: {err}", [i]) from None
         if meta is not None:
             hw = (getattr(meta, "height", None), getattr(meta, "width", None))
             if row.get("height") is not None and hw != (row.get("height"), row.get("width")):
-                raise ArchiveError(f"shard {index}: record of {i!r} is {hw[0]}x{hw[1]}, its row says "
-                                   f"{row.get('height')}x{row.get('width')}")
+                raise StagingError(f"shard {index}: record of {i!r} is {hw[0]}x{hw[1]}, its row says "
+                                   f"{row.get('height')}x{row.get('width')}", [i])
 
     def _check_same_ids(self, index: int, marker: dict[str, Any], ids: list[str]) -> None:
         have = [r["id"] for r in marker["rows"]]

@@ -222,7 +222,8 @@ def run(args) -> dict[str, Any]:
               f"render fwd+bwd {cost['render_s']:.3f} s, L1+SSIM fwd+bwd {cost['loss_ssim_l1_s']:.3f} s")
     return {"images": "real", "image_folder": folder, "note": note,
             "mode": "lr-sweep" if args.lr_sweep else "init", "cr": args.cr, "steps": steps,
-            "eval_every": args.eval_every, "torch_threads": torch.get_num_threads(), "downscale": args.downscale, "backend": backend,
+            "eval_every": args.eval_every, "torch_threads": torch.get_num_threads(), "downscale": args.downscale,
+            "backend": backend,
             "targets_db": targets, "fit_config": base.to_dict(),
             "presets": {k: v[0].to_dict() for k, v in variants.items()} if args.lr_sweep else None,
             "rows": rows, "summary": summary, "per_image": per_image, "step_cost": cost,

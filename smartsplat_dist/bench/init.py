@@ -68,6 +68,8 @@ def _load(spec: dict[str, Any]) -> np.ndarray:
 
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    import numba
+
     from ..init import InitConfig, initialize
     from ..model import n_gaussians_for_cr
 
@@ -77,11 +79,15 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     H, W = image.shape[:2]
     n = n_gaussians_for_cr(H, W, spec["cr"])
     before = _rss_mb()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     g = initialize(image, n, config, seed=spec["seed"])
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"height": H, "width": W, "n": len(g), "seconds": round(seconds, 3), "image_mb": round(image.nbytes / 2**20, 1),
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    peak = r1.ru_maxrss / 1024.0
+    return {"height": H, "width": W, "n": len(g), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
+            "threads": numba.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2), "image_mb": round(image.nbytes / 2**20, 1),
             "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1), "extra_mb": round(peak - before, 1)}
 
 
@@ -202,12 +208,14 @@ def run(args) -> dict[str, Any]:
         spec.update(method=args.method, seed=args.seed, factor=case.get("factor", 1))
         res = _run_child(["--child", json.dumps(spec)])
         row = {"case": case["label"], "images": case["images"], "size": f"{res['width']}x{res['height']}",
-               "cr": case["cr"], "n": res["n"], "seconds": res["seconds"], "image_mb": res["image_mb"],
+               "cr": case["cr"], "n": res["n"], "seconds": res["seconds"], "cpu_s": res["cpu_seconds"],
+               "threads": res["threads"], "load": res["load_avg_1m"], "image_mb": res["image_mb"],
                "rss_before_mb": res["rss_before_mb"], "peak_mb": res["peak_mb"], "extra_mb": res["extra_mb"]}
         rows.append(row)
         print(f"  {row['case']} CR {row['cr']}: {row['seconds']} s, +{row['extra_mb']} MB", flush=True)
     print(f"\ninit method={args.method} (DIV16K-like = 8x Lanczos upsample of a photos-2k image); "
-          "extra = peak RSS - RSS before initialise (image loaded)")
+          "extra = peak RSS - RSS before initialise (image loaded); cpu_s = user+system CPU seconds; "
+          "load = 1-min load average when the case ended (other processes share the cores)")
     print(format_table(rows))
     payload: dict[str, Any] = {"method": args.method, "quick": bool(args.quick), "cases": rows,
                                "images": sorted({r["images"] for r in rows}),

@@ -35,7 +35,7 @@ OURS = "SmartSplat"
 FULL_CRS = (20, 50, 100, 200, 500)
 QUICK_CRS = (50, 100, 200)
 QUICK_IMAGES = 2
-QUICK_STEPS = 300
+QUICK_STEPS = 200
 FULL_STEPS = 1000
 _REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = _REPO.parent / "shared" / "data"
@@ -91,15 +91,25 @@ def _clean(x: Any) -> Any:
 
 
 def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: int,
-                 metrics: dict[str, Callable], encode_fn=None, decode_fn=None) -> dict[str, Any]:
-    """Encode + decode one image with our codec; a row with bytes, bpp, metrics and times."""
+                 metrics: dict[str, Callable], encode_fn=None, decode_fn=None, label: str = "") -> dict[str, Any]:
+    """Encode + decode one image with our codec; a row with bytes, bpp, metrics and times.
+
+    ``encode_seconds`` is the whole :func:`encode_image` call (read, init, fit, quantise + encode; it also
+    decodes once to report its PSNR); ``decode_seconds`` is one :func:`decode_image`.
+    """
+    kwargs: dict[str, Any] = {}
     if encode_fn is None or decode_fn is None:
         from ..api import decode_image, encode_image
 
         encode_fn, decode_fn = encode_fn or encode_image, decode_fn or decode_image
+        if label:
+            start = time.perf_counter()
+            kwargs["progress"] = lambda step, info: print(
+                f"[rd]   {label}: step {step}/{steps}, PSNR {info.get('psnr', float('nan')):.2f} dB, "
+                f"{time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
     h, w = pixels.shape[:2]
     t0 = time.perf_counter()
-    record, stats = encode_fn(pixels, cr=cr, steps=steps, seed=seed, backend=backend)
+    record, stats = encode_fn(pixels, cr=cr, steps=steps, seed=seed, backend=backend, **kwargs)
     t1 = time.perf_counter()
     decoded = decode_fn(record, backend=backend)
     t2 = time.perf_counter()
@@ -220,7 +230,8 @@ def run_rd(
             pixels = load_image(path).pixels
             for cr in crs:
                 t0 = time.perf_counter()
-                ours = measure_ours(pixels, cr, steps, backend, seed, metrics, encode_fn, decode_fn)
+                ours = measure_ours(pixels, cr, steps, backend, seed, metrics, encode_fn, decode_fn,
+                                    label=f"{dataset}/{path.name} CR {cr:g}")
                 base = {"dataset": dataset, "image": path.name, "cr": cr,
                         "height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
                 rows.append({**base, "label": OURS, **ours["row"]})

@@ -13,6 +13,8 @@ Three vectorised (numpy) tools, each with a bounded, validating inverse:
 from __future__ import annotations
 
 import lzma
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -179,6 +181,16 @@ def compress_stream(data: bytes, preset: int = 9) -> tuple[int, bytes]:
         if len(packed) < len(best[1]):
             best = (METHOD_LZMA2, packed)
     return best
+
+
+def compress_streams(streams: list[bytes], preset: int = 9) -> list[tuple[int, bytes]]:
+    """:func:`compress_stream` of each stream, in threads (liblzma releases the GIL); same output as serial."""
+    big = sum(len(s) for s in streams) > (1 << 20)
+    workers = min(len(streams), os.cpu_count() or 1) if big else 1
+    if workers <= 1:
+        return [compress_stream(s, preset) for s in streams]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda s: compress_stream(s, preset), streams))
 
 
 def decompress_stream(method: int, payload: bytes, raw_len: int, what: str) -> bytes:

@@ -83,7 +83,10 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
     x0, y0 = int(qm[:, 0].min()), int(qm[:, 1].min())
     codes = entropy.morton_encode((qm[:, 0] - x0).astype(np.uint64), (qm[:, 1] - y0).astype(np.uint64))
     # Sum blending is order free: sort by position, ties by the other fields so the bytes depend only on the set.
-    order = np.lexsort((qc[:, 2], qc[:, 1], qc[:, 0], qr, qs[:, 1], qs[:, 0], codes))
+    ties = np.zeros(n, dtype=np.uint64)
+    for col in (qs[:, 0], qs[:, 1], qr, qc[:, 0], qc[:, 1], qc[:, 2]):  # 6 x 8 bits
+        ties = (ties << np.uint64(8)) | col.astype(np.uint64)
+    order = np.lexsort((ties, codes))
     codes = codes[order]
     gaps = np.diff(codes, prepend=np.uint64(0))
     symbols, raw, nraw = entropy.gaps_to_symbols(gaps)
@@ -126,8 +129,7 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         x0, y0, *params.scale_lo, *params.scale_hi, *params.color_lo, *params.color_hi,
     )
     table, payloads = [], []
-    for raw in streams:
-        method, payload = entropy.compress_stream(raw, config.lzma_preset)
+    for raw, (method, payload) in zip(streams, entropy.compress_streams(streams, config.lzma_preset)):
         table.append(_STREAM.pack(method, len(raw), len(payload)))
         payloads.append(payload)
     body = header + b"".join(table) + b"".join(payloads)

@@ -70,7 +70,7 @@ def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0) -
     means = np.concatenate([imp_means, uni_means], axis=0)
     uni_scales = knn_scales(means, uni_means, config.k_neighbors, config.knn_includes_self, fallback=s_base)
     scales = np.concatenate([imp_scales, uni_scales])
-    colors = weighted_median_colors(image, means, scales, config.median_grid, config.color_chunk)
+    colors = weighted_median_colors(image, means, scales, config.median_grid)
     is_imp = np.zeros(n, dtype=bool)
     is_imp[:imp_means.shape[0]] = True
     return {"means": means, "scales": scales, "colors": colors, "is_importance": is_imp, "weights": imp_w,
@@ -96,12 +96,12 @@ def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), see
     image = np.ascontiguousarray(image)
     H, W = image.shape[:2]
     if config.method == "random":
-        means, scales, colors = random_points(image, n, base_scale(H, W, n), seed)
+        means, scales, colors = random_points(image, n, config.random_scale_factor * base_scale(H, W, n), seed)
     else:
         pts = smart_points(image, n, config, seed)
         means, scales, colors = pts["means"], pts["scales"], pts["colors"]
     if config.color_normalization == "coverage":
-        colors = normalize_by_coverage(colors, means, scales, config.coverage_neighbors)
+        colors = normalize_by_coverage(colors, means, scales)
     return _to_gaussians(means, scales, colors)
 
 

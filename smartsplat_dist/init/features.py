@@ -7,8 +7,8 @@ the image border is the tile padded, by mirroring (``d c b a | a b c d``, numpy 
 stays at one tile (a 1024² tile: ~3 MB of uint8 + 12 MB of float32 outputs).
 
 Units: intensities in [0, 1]. m = mean over channels of sqrt(gx² + gy²) with the unnormalised Sobel kernels
-([1, 2, 1] ⊗ [−1, 0, 1]); v = mean over channels of the population variance over the window. Integer
-arithmetic makes both exact before the final square root / scaling.
+([1, 2, 1] ⊗ [−1, 0, 1]); v = mean over channels of the population variance over the window. The kernel
+works on integer-valued sums (exact) up to the final square root / scaling.
 """
 from __future__ import annotations
 
@@ -18,52 +18,82 @@ import numpy as np
 from .tiles import Tile
 
 
-@numba.njit(parallel=True, cache=True)
+#: Output rows per parallel work item of the feature kernel.
+_ROW_BLOCK = 32
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _features_kernel(p, radius, m_out, v_out):  # pragma: no cover - compiled
-    """p: [h + 2R, w + 2R, 3] uint8 (halo R >= 1); m_out, v_out: [h, w] float32 (filled)."""
+    """p: [3, h + 2R, w + 2R] float32 planar tile (integer values 0..255) with halo R >= 1;
+    m_out, v_out: [h, w] float32 (filled).
+
+    Per block of rows: running vertical window sums of x and x² (add the entering row, drop the leaving one),
+    horizontal window sums over them, and the 3×3 Sobel read straight from the three rows. All partial sums
+    are integers below 2^24, so float32 holds them exactly; the variance (area·Σx² − (Σx)²) is float64.
+    """
     h, w = m_out.shape
+    wp = p.shape[2]
     win = 2 * radius + 1
-    area = win * win
+    area = np.float64(win * win)
     inv_m = np.float32(1.0 / (3.0 * 255.0))
     inv_v = 1.0 / (3.0 * 255.0 * 255.0 * area * area)
-    for y in numba.prange(h):
-        col1 = np.empty((w + 2 * radius, 3), np.int64)
-        col2 = np.empty((w + 2 * radius, 3), np.int64)
-        for x in range(w + 2 * radius):
+    n_blocks = (h + _ROW_BLOCK - 1) // _ROW_BLOCK
+    for b in numba.prange(n_blocks):
+        y0 = b * _ROW_BLOCK
+        y1 = min(h, y0 + _ROW_BLOCK)
+        col1 = np.zeros((3, wp), np.float32)
+        col2 = np.zeros((3, wp), np.float32)
+        hs1 = np.empty(w, np.float32)
+        hs2 = np.empty(w, np.float32)
+        macc = np.empty(w, np.float32)
+        vacc = np.empty(w, np.float64)
+        for c in range(3):
+            for k in range(win):
+                row = p[c, y0 + k]
+                for x in range(wp):
+                    v = row[x]
+                    col1[c, x] += v
+                    col2[c, x] += v * v
+        for y in range(y0, y1):
+            if y > y0:
+                for c in range(3):
+                    ra = p[c, y + win - 1]
+                    ro = p[c, y - 1]
+                    c1 = col1[c]
+                    c2 = col2[c]
+                    for x in range(wp):
+                        a = ra[x]
+                        o = ro[x]
+                        c1[x] += a - o
+                        c2[x] += a * a - o * o
+            yy = y + radius
+            macc[:] = 0.0
+            vacc[:] = 0.0
             for c in range(3):
-                a = 0
-                b = 0
-                for k in range(win):
-                    val = np.int64(p[y + k, x, c])
-                    a += val
-                    b += val * val
-                col1[x, c] = a
-                col2[x, c] = b
-        yy = y + radius
-        for x in range(w):
-            xx = x + radius
-            msum = np.float32(0.0)
-            vsum = 0
-            for c in range(3):
-                a00 = np.int64(p[yy - 1, xx - 1, c])
-                a01 = np.int64(p[yy - 1, xx, c])
-                a02 = np.int64(p[yy - 1, xx + 1, c])
-                a10 = np.int64(p[yy, xx - 1, c])
-                a12 = np.int64(p[yy, xx + 1, c])
-                a20 = np.int64(p[yy + 1, xx - 1, c])
-                a21 = np.int64(p[yy + 1, xx, c])
-                a22 = np.int64(p[yy + 1, xx + 1, c])
-                gx = (a02 + 2 * a12 + a22) - (a00 + 2 * a10 + a20)
-                gy = (a20 + 2 * a21 + a22) - (a00 + 2 * a01 + a02)
-                msum += np.float32(np.sqrt(np.float32(gx * gx + gy * gy)))
-                s1 = 0
-                s2 = 0
-                for k in range(win):
-                    s1 += col1[x + k, c]
-                    s2 += col2[x + k, c]
-                vsum += area * s2 - s1 * s1
-            m_out[y, x] = msum * inv_m
-            v_out[y, x] = np.float32(vsum * inv_v)
+                r0 = p[c, yy - 1]
+                r1 = p[c, yy]
+                r2 = p[c, yy + 1]
+                for x in range(w):
+                    xx = x + radius
+                    gx = (r0[xx + 1] - r0[xx - 1]) + np.float32(2.0) * (r1[xx + 1] - r1[xx - 1]) + (r2[xx + 1] - r2[xx - 1])
+                    gy = (r2[xx - 1] + np.float32(2.0) * r2[xx] + r2[xx + 1]) - (r0[xx - 1] + np.float32(2.0) * r0[xx] + r0[xx + 1])
+                    macc[x] += np.sqrt(gx * gx + gy * gy)
+                c1 = col1[c]
+                c2 = col2[c]
+                for x in range(w):
+                    a1 = c1[x]
+                    a2 = c2[x]
+                    for k in range(1, win):
+                        a1 += c1[x + k]
+                        a2 += c2[x + k]
+                    hs1[x] = a1
+                    hs2[x] = a2
+                for x in range(w):
+                    s1 = np.float64(hs1[x])
+                    vacc[x] += area * np.float64(hs2[x]) - s1 * s1
+            for x in range(w):
+                m_out[y, x] = macc[x] * inv_m
+                v_out[y, x] = np.float32(vacc[x] * inv_v)
 
 
 def halo_radius(variance_window: int) -> int:
@@ -102,7 +132,7 @@ def tile_features(image: np.ndarray, tile: Tile, variance_window: int = 5) -> tu
         (m, v): each [tile.h, tile.w] float32, intensity units in [0, 1].
     """
     radius = halo_radius(variance_window)
-    p = padded_tile(image, tile, radius)
+    p = padded_tile(image, tile, radius).transpose(2, 0, 1).astype(np.float32)  # [3, h + 2R, w + 2R]
     m = np.empty((tile.h, tile.w), np.float32)
     v = np.empty((tile.h, tile.w), np.float32)
     _features_kernel(p, radius, m, v)

@@ -14,38 +14,48 @@ def base_scale(height: int, width: int, n: int) -> float:
     return math.sqrt(height * width / (math.pi * max(1, n))) / 3.0
 
 
-def sample_without_replacement(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def sample_without_replacement(weights: np.ndarray, n: int, rng: np.random.Generator,
+                               cdf_buffer: np.ndarray | None = None) -> np.ndarray:
     """Draw ``n`` distinct indices with probability ∝ ``weights`` (eq. 11-12, without replacement).
 
-    Successive rounds: draw the missing count from the CDF, keep first occurrences of new indices, zero the
-    weights of the taken ones, repeat (what ``Generator.choice(replace=False, p=...)`` does, without its
-    copies). When fewer than ``n`` pixels have a positive weight (flat tiles) all of those are taken and the
-    rest is drawn uniformly from the zero-weight pixels.
+    Exact successive sampling: a stream of i.i.d. draws from the CDF, keeping each index at its first
+    appearance, is the same as drawing one at a time from the renormalised remaining weights. When a stream
+    runs short (taken indices hold most of the mass) the taken weights are zeroed and the CDF rebuilt. When
+    fewer than ``n`` pixels have a positive weight (flat tiles) all of those are taken and the rest is drawn
+    uniformly from the zero-weight pixels.
 
     Args:
-        weights: [P] float, >= 0 (modified: taken entries are zeroed).
+        weights: [P] float32 or float64, >= 0 (modified: taken entries are zeroed). The CDF is float64.
         n: 0 <= n <= P.
+        cdf_buffer: optional [>= P] float64 scratch for the CDF (reused across tiles: no fresh pages).
     Returns:
-        [n] int64 indices into ``weights``.
+        [n] int64 indices into ``weights``, in order of selection.
     """
     size = weights.shape[0]
     if not 0 <= n <= size:
         raise ValueError(f"cannot draw {n} distinct items from {size}")
-    positive = np.flatnonzero(weights > 0)
-    if positive.size <= n:
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    n_pos = int(np.count_nonzero(weights > 0))
+    if n_pos <= n:
+        positive = np.flatnonzero(weights > 0)
         zero = np.flatnonzero(weights <= 0)
-        extra = rng.choice(zero, size=n - positive.size, replace=False) if n > positive.size else zero[:0]
+        extra = rng.choice(zero, size=n - n_pos, replace=False) if n > n_pos else zero[:0]
         return np.concatenate([positive, extra]).astype(np.int64)
-    w = weights.astype(np.float64, copy=False)
+    w = weights
     taken = np.empty(n, dtype=np.int64)
     have = 0
     while have < n:
-        cdf = np.cumsum(w)
-        x = rng.random(n - have) * cdf[-1]
-        idx = np.minimum(np.searchsorted(cdf, x, side="right"), size - 1)
+        cdf = np.cumsum(w, dtype=np.float64, out=None if cdf_buffer is None else cdf_buffer[:size])
+        need = n - have
+        x = rng.random(2 * need + 16) * cdf[-1]
+        order = np.argsort(x)  # sorted needles search much faster; results go back to stream order
+        idx = np.empty(x.size, dtype=np.int64)
+        idx[order] = np.searchsorted(cdf, x[order], side="right")
+        np.minimum(idx, size - 1, out=idx)
         _, first = np.unique(idx, return_index=True)
         new = idx[np.sort(first)]
-        new = new[w[new] > 0]  # guards float ties at the very top of the CDF
+        new = new[w[new] > 0][:need]  # w > 0: not taken before (and guards float ties at the CDF's top)
         taken[have:have + new.size] = new
         have += new.size
         w[new] = 0.0
@@ -72,13 +82,14 @@ def importance_samples(image: np.ndarray, n_total: int, s_base: float, *, tile_s
     tiles = tile_layout(H, W, tile_size)
     counts = samples_per_tile(n_total, len(tiles))
     flat_ids, weights_out = [], []
+    cdf_buffer = np.empty(max(t.h * t.w for t in tiles), dtype=np.float64)
     for tile, n in zip(tiles, counts):
         n = int(min(n, tile.h * tile.w))
         if n == 0:
             continue
         w = tile_weights(image, tile, lambda_m, variance_window, epsilon).reshape(-1)
         rng = np.random.default_rng([int(seed), 1, tile.index])
-        local = sample_without_replacement(w.astype(np.float64), n, rng)
+        local = sample_without_replacement(w.copy(), n, rng, cdf_buffer)
         ly, lx = np.divmod(local, tile.w)
         flat_ids.append((ly + tile.y0) * W + (lx + tile.x0))
         weights_out.append(w[local])

@@ -6,7 +6,7 @@ the same. Every name given to a folder is *relative* and checked by :func:`check
 
 Writes are atomic: a reader sees the old object, or the whole new one, never a part.
 - local: the bytes go to a temp file in the same directory (``.tmp-<random>-<name>``, never listed), are
-  fsynced, then ``os.replace``\\ d (or ``os.link``\\ ed for :meth:`Folder.write_if_absent`);
+  fsynced, then ``os.replace``-d (or ``os.link``-ed for :meth:`Folder.write_if_absent`);
 - S3: one ``PutObject`` of the whole bytes (``pipe_file``; a multipart upload above 100 MB, which S3 also
   publishes atomically on completion and aborts on error). Never ``fs.open(path, "wb")``: on an exception
   inside the ``with`` block s3fs still publishes the partial object.
@@ -151,6 +151,9 @@ class Folder:
             return b""
         if self.is_local:
             with open(path, "rb") as f:
+                end = min(end, os.fstat(f.fileno()).st_size)  # never allocate more than the file holds
+                if end <= start:
+                    return b""
                 f.seek(start)
                 return f.read(end - start)
         return self.fs.cat_file(path, start=start, end=end)
@@ -179,7 +182,15 @@ class Folder:
                 except FileNotFoundError:
                     pass
             return out
-        got = self.fs.cat(list(paths), on_error="return")
+        if any(c in p for p in paths for c in "*?["):  # fs.cat would glob these: read one by one
+            got = {}
+            for p in paths:
+                try:
+                    got[p] = self.fs.cat_file(p)
+                except FileNotFoundError as err:
+                    got[p] = err
+        else:
+            got = self.fs.cat(list(paths), on_error="return")
         out = {}
         for path, data in got.items():
             rel = paths.get(path) or paths.get(path.lstrip("/"))
@@ -239,7 +250,7 @@ class Folder:
         """Write a big file through a local temp path, published atomically as ``rel`` when the block exits
         without an exception (discarded otherwise): ``with f.writing_path("shards/x.tar") as p: build(p)``.
 
-        local: the temp file is in the target's directory, fsynced, then ``os.replace``\ d; S3: a temp file
+        local: the temp file is in the target's directory, fsynced, then ``os.replace``-d; S3: a temp file
         in the system temp dir uploaded by ``put_file`` (one PUT, or a multipart upload that S3 publishes only
         on completion and that is aborted on error)."""
         path = self.resolve(rel)

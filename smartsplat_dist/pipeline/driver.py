@@ -47,6 +47,8 @@ FORWARDED_ENV = (
 #: Object store of a local cluster started here: only small dicts travel through it.
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
 ACTOR_MAX_RESTARTS = 2
+_TIMING_KEYS = ("read_seconds", "encode_seconds", "fit_seconds", "stage_seconds", "seconds",
+                "decode_seconds", "write_seconds")
 
 
 @dataclass
@@ -66,10 +68,13 @@ class Result:
     actor_restarts: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     archive: str = ""
+    #: per image worked on in this run: the actor's timings (read/encode/fit/stage/total seconds)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    commit_seconds: float = 0.0  # driver time spent committing shards
 
     def summary(self) -> dict[str, Any]:
-        """The counts as a JSON-able dict (no rows)."""
-        return {k: v for k, v in self.__dict__.items() if k != "rows"}
+        """The counts as a JSON-able dict (no rows, no per-image timings)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("rows", "timings")}
 
 
 # -- Ray plumbing ---------------------------------------------------------------------------------------------
@@ -232,9 +237,10 @@ def _run_queue(pool: _Pool, queue: deque, max_retries: int, on_done: Callable[[t
             pool.submit(*queue.popleft())
         if not queue:
             pool.retire_idle()
+        done = []
         for task_args, row, err, _died in pool.wait(timeout=min(5.0, prog.interval)):
             if err is None:
-                on_done(task_args, row)
+                done.append((task_args, row))
                 continue
             attempts[task_args] = attempts.get(task_args, 0) + 1
             reason = _reason(err)
@@ -243,6 +249,11 @@ def _run_queue(pool: _Pool, queue: deque, max_retries: int, on_done: Callable[[t
             else:
                 on_retry(task_args, reason, attempts[task_args])
                 queue.appendleft(task_args)
+        # keep the actors busy before the driver's own work (shard commits) on the finished rows
+        while queue and pool.idle:
+            pool.submit(*queue.popleft())
+        for task_args, row in done:
+            on_done(task_args, row)
         prog.draw()
 
 
@@ -326,11 +337,15 @@ def compress_dataset(
                  f"{len(staged)} staged, {len(todo)} to fit")
 
     n_commits = [0]
+    commit_seconds = [0.0]
+    timings: dict[str, dict[str, float]] = {}
     remaining = {k: sum(1 for i in members if i not in rows) for k, members in enumerate(shards)
                  if k not in markers}
 
     def commit(k: int) -> None:
+        tc = time.perf_counter()
         marker = writer.commit_shard(k, shards[k])
+        commit_seconds[0] += time.perf_counter() - tc
         for r in marker["rows"]:
             rows[r["id"]] = r
         n_commits[0] += 1
@@ -342,6 +357,7 @@ def compress_dataset(
 
     def finished(image_id: str, row: dict[str, Any]) -> None:
         rows[image_id] = row
+        timings[image_id] = {k: float(row[k]) for k in _TIMING_KEYS if isinstance(row.get(k), (int, float))}
         prog.update(row)
         if row.get("status") != "ok":
             prog.message(f"  failed: {image_id} ({source_of[image_id]}): {row.get('error')}")
@@ -381,7 +397,8 @@ def compress_dataset(
     result = Result(total=len(ids), ok=len(ids) - len(failures), failed=len(failures), failures=failures,
                     seconds=time.perf_counter() - t0, exit_code=EXIT_PARTIAL if failures else EXIT_OK,
                     processed=len(todo), skipped=len(ids) - len(todo), shards_committed=n_commits[0],
-                    actor_restarts=pool.restarts if pool else 0, rows=final, archive=folder.url)
+                    actor_restarts=pool.restarts if pool else 0, rows=final, archive=folder.url,
+                    timings=timings, commit_seconds=commit_seconds[0])
     _report(result, "archived", stream, source_of)
     return result
 
@@ -447,9 +464,11 @@ def decode_archive(
     def finished(image_id: str, row: dict[str, Any]) -> None:
         rows[image_id] = row
         prog.update({**row, "status": "ok" if row.get("status") in ("ok", "skipped") else "failed"})
+        timings[image_id] = {k: float(row[k]) for k in _TIMING_KEYS if isinstance(row.get(k), (int, float))}
         if row.get("status") in ("damaged", "failed"):
             prog.message(f"  {row['status']}: {image_id}: {row.get('error')}")
 
+    timings: dict[str, dict[str, float]] = {}
     pool = None
     started = False
     try:
@@ -480,7 +499,7 @@ def decode_archive(
                     failures=[(r["id"], f"{r['status']}: {r.get('error')}") for r in bad],
                     seconds=time.perf_counter() - t0, exit_code=code, processed=len(todo),
                     skipped=sum(1 for r in final if r.get("status") == "skipped"),
-                    actor_restarts=pool.restarts if pool else 0, rows=final, archive=out.url)
+                    actor_restarts=pool.restarts if pool else 0, rows=final, archive=out.url, timings=timings)
     _report(result, "decoded", stream)
     return result
 

@@ -6,7 +6,7 @@ iff ``sigma <= SIGMA_MAX`` (evaluated in float32 exactly like the reference), su
 
 Kernels:
 
-* The conic and the integer-free bounding extents are computed in torch (``footprint``), so autograd carries the
+* The conic and the 3.33-sigma bounding extents are computed in torch (``footprint``), so autograd carries the
   gradient from the conic to ``scales`` / ``rotations``; the custom ``autograd.Function`` only differentiates
   w.r.t. means, conics and colours.
 * Each Gaussian visits only the pixels inside its 3.33-sigma ellipse: per pixel row the exact span of the
@@ -16,14 +16,17 @@ Kernels:
 * Backward: parallel over Gaussians; each gathers ``grad_output`` over its own ellipse and accumulates its own
   8 gradient values (2 mean, 3 conic, 3 colour) in float64 — no races, no atomics.
 
-Threading: numba's default OpenMP layer and torch's OpenMP pool spin-wait against each other when a process
-alternates torch ops and numba kernels (DESIGN §4 saw 4x). Measured on this 2-core machine
-(``python -m smartsplat_dist.render.cpu_backend``, alternating torch ops with render+backward at 512^2/20k):
-the ``workqueue`` layer (no spinning) is never slower than ``omp`` and avoids the contention, so this module
-selects ``workqueue`` unless the user chose a layer through ``NUMBA_THREADING_LAYER``. workqueue does not allow
-concurrent launches from several Python threads, so launches are serialised by a module lock (thread-safe). numba uses
-``torch.get_num_threads()`` threads (capped by its own ``NUMBA_NUM_THREADS``). Kernels are compiled with
-``cache=True`` and without fastmath (the cut must match the reference bit for bit).
+Threading: numba's OpenMP layer and torch's OpenMP pool are two separate OpenMP runtimes; each spin-waits after
+a parallel region, so a process that alternates torch ops and numba kernels makes them fight for the cores
+(DESIGN §4 saw 4x). Measured here (``python -m smartsplat_dist.render.cpu_backend``: render + backward + an
+11x11 conv at 512^2 / 20k, 2 threads, on this 2-core machine shared with other jobs, 6 runs each):
+``omp`` 129-593 ms per step with 3 of 6 runs above 470 ms (the ~4x), ``workqueue`` 137-765 ms with 1 of 6
+above 160 ms (the shared load makes every figure noisy). ``workqueue`` never spin-waits, so this module selects it unless the user chose a layer
+through ``NUMBA_THREADING_LAYER`` (set it before the first parallel kernel runs anywhere in the process).
+workqueue does not allow concurrent launches from several Python threads, so launches are serialised by a
+module lock (thread-safe). numba runs ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads, so
+``torch.set_num_threads`` governs both. Kernels are compiled with ``cache=True`` and without fastmath (the
+cut must be decided exactly like the reference).
 """
 from __future__ import annotations
 
@@ -64,10 +67,12 @@ def _row_span(a, b, c, dy, mx, width):
     sq = math.sqrt(disc)
     lo = mx + (-bf * dy - sq) / af
     hi = mx + (-bf * dy + sq) / af
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0, width - 1  # the float32 sigma test decides (NaN terms are never kept)
     pad = _EPS + 1e-6 * (hi - lo)
-    x0 = max(0, int(math.ceil(lo - 0.5 - pad)))
-    x1 = min(width - 1, int(math.floor(hi - 0.5 + pad)))
-    return x0, x1
+    lo = min(max(lo - 0.5 - pad, -1.0), float(width))  # clip before int conversion
+    hi = min(max(hi - 0.5 + pad, -1.0), float(width))
+    return max(0, int(math.ceil(lo))), min(width - 1, int(math.floor(hi)))
 
 
 @njit(cache=True)
@@ -85,10 +90,10 @@ def _row_ranges(means, ext, height):
                 r1[i] = -1
             continue
         pad = _EPS + 1e-6 * ey
-        lo = my - ey - 0.5 - pad
-        hi = my + ey - 0.5 + pad
-        r0[i] = max(0, int(math.ceil(max(lo, -1.0))))
-        r1[i] = min(height - 1, int(math.floor(min(hi, float(height)))))
+        lo = min(max(my - ey - 0.5 - pad, -1.0), float(height))  # clip before int conversion
+        hi = min(max(my + ey - 0.5 + pad, -1.0), float(height))
+        r0[i] = max(0, int(math.ceil(lo)))
+        r1[i] = min(height - 1, int(math.floor(hi)))
     return r0, r1
 
 

@@ -236,13 +236,17 @@ def _render_band(means, conic, colors, radii, y0, height, width, binner, max_pai
     pairs = binning.count_intersections(local.detach()[None], radii[None], TILE, tile_w, tile_h)
     if pairs > max_pairs:
         if tile_h <= 1:
-            raise ConfigError(f"{pairs} Gaussian-tile pairs in one row of tiles exceed gsplat's int32 limit "
-                              f"({max_pairs}); use fewer or smaller Gaussians")
+            raise ConfigError(f"{pairs} Gaussian-tile pairs in one row of tiles exceed the limit of {max_pairs} "
+                              "(gsplat's intersection ids are int32); use fewer or smaller Gaussians")
         top = (tile_h // 2) * TILE
         return torch.cat([_render_band(means, conic, colors, radii, y0, top, width, binner, max_pairs),
                           _render_band(means, conic, colors, radii, y0 + top, height - top, width, binner,
                                        max_pairs)], dim=0)
-    offsets, flat = binner(local, radii, tile_w, tile_h)
+    if pairs == 0:  # nothing touches the band (or N = 0): skip the binning launch
+        offsets = torch.zeros(tile_w * tile_h, dtype=torch.int32, device=means.device)
+        flat = torch.zeros(0, dtype=torch.int32, device=means.device)
+    else:
+        offsets, flat = binner(local, radii, tile_w, tile_h)
     return _TileRaster.apply(local, conic, colors, offsets, flat, height, width)
 
 

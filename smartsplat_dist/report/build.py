@@ -196,8 +196,9 @@ def collect(url: str, *, rd_path: str | None = None, samples: int = 4, source_ro
     notes = []
     listing_size = archive.run.get("listing_size")
     if staged:
-        notes.append(f"{len(staged)} images are staged but not yet in a committed shard (a running or "
-                     f"interrupted job); they are included and marked 'staged'")
+        verb = "images are" if len(staged) != 1 else "image is"
+        notes.append(f"{len(staged)} {verb} staged but not yet in a committed shard (a running or interrupted "
+                     f"job); included below and marked 'staged'")
     if isinstance(listing_size, int) and len(rows) < listing_size:
         notes.append(f"{len(rows)} of {listing_size} input images are done so far")
     max_pixels = archive.run_config.get("max_pixels") if isinstance(archive.run_config, dict) else None

@@ -59,7 +59,8 @@ def histogram_svg(values: Sequence[float], title: str, unit: str = "", bins: int
         x0, x1 = tx(a), tx(b)
         hgt = ph * c / top
         parts.append(f'<rect x="{x0:.1f}" y="{mt + ph - hgt:.1f}" width="{max(0.8, x1 - x0 - 0.8):.1f}" '
-                     f'height="{hgt:.1f}" class="bar"><title>{_fmt(a)}–{_fmt(b)} {html.escape(unit)}: {c}</title></rect>')
+                     f'height="{hgt:.1f}" class="bar"><title>{_fmt(a)}–{_fmt(b)} {html.escape(unit)}: {c}'
+                     '</title></rect>')
     parts.append(f'<line x1="{ml}" y1="{mt + ph}" x2="{ml + pw}" y2="{mt + ph}" class="ax"/>')
     ticks = ([x for x in _nice_ticks(math.log10(lo), math.log10(hi)) ] if log else _nice_ticks(lo, hi))
     for tick in ticks:

@@ -151,7 +151,8 @@ def _cell(row: dict[str, Any], key: str) -> tuple[str, str | None, str]:
             return "", "", "n"
         return f"{int(w)}×{int(h)}", repr(h * w), "n"
     if key in ("status", "error", "id"):
-        return (str(row.get(key)) if row.get(key) is not None else ""), None, {"status": "st", "error": "err"}.get(key, "")
+        text = str(row.get(key)) if row.get(key) is not None else ""
+        return text, None, {"status": "st", "error": "err"}.get(key, "")
     v = row.get(key)
     n = _num(v)
     digits = {"ssim": 4, "real_cr": 1, "psnr": 2, "seconds": 1}.get(key, 0)
@@ -303,7 +304,8 @@ def render_page(data: ReportData, generated: str | None = None) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>SmartSplat archive report — {esc(data.url)}</title>
 <style>{CSS}</style></head>
 <body><main>

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from smartsplat_dist.archive import (
-    MANIFEST, ArchiveWriter, MissingImageError, archive_status, open_archive, read_manifest, shard_marker_name,
+    MANIFEST, ArchiveWriter, MissingImageError, StagingError, archive_status, open_archive, read_manifest, shard_marker_name,
     shard_tar_name, verify_archive,
 )
 from smartsplat_dist.errors import ArchiveError
@@ -132,13 +132,19 @@ def test_crash_between_tar_and_marker(folder_url, monkeypatch):
 
 def test_commit_refuses_missing_or_tampered_staging(tmp_path):
     b = build_archive(str(tmp_path / "a"), commit=False)
-    with pytest.raises(ArchiveError, match="not staged"):
+    with pytest.raises(StagingError, match="not staged") as info:
         b.writer.commit_shard(0, b.plan[0] + ["ghost"])
+    assert info.value.image_ids == ["ghost"]
     first = b.plan[0][0]
     b.folder.write_bytes(f"staging/{first}.rec", make_record(99))
-    with pytest.raises(ArchiveError, match="does not match its staged row"):
+    with pytest.raises(StagingError, match="does not match its staged row") as info:
         b.writer.commit_shard(0, b.plan[0])
-    assert not b.folder.exists(shard_marker_name(0))
+    assert info.value.image_ids == [first] and isinstance(info.value, ArchiveError)
+    assert not b.folder.exists(shard_marker_name(0)) and not b.folder.exists(shard_tar_name(0))
+    b.writer.unstage(first)
+    b.writer.stage(first, make_record(99), {"source": b.listing[0], "height": 16, "width": 24})
+    b.writer.commit_shard(0, b.plan[0])
+    assert open_archive(b.url).get(first) == make_record(99)
 
 
 @pytest.mark.skipif(not CODEC, reason="needs the codec")
@@ -216,3 +222,16 @@ def test_status_counts(folder_url):
     assert st["mean_psnr"] == pytest.approx(sum(psnrs) / len(psnrs))
     assert st["mean_ssim"] == pytest.approx(0.9)
     assert archive_status(url, opts, listing_size=10)["pending"] == 4
+
+
+def test_ids_keep_listing_order_within_a_shard(tmp_path):
+    f = Folder(tmp_path / "a")
+    listing = ["s3://b/a/zebra.png", "s3://b/b/apple.png", "s3://b/c/mango.png"]
+    ids = ["zebra", "apple", "mango"]
+    w = ArchiveWriter(f, RUN_CONFIG, listing, check_records=CODEC)
+    w.open()
+    for n, (i, uri) in enumerate(zip(ids, listing)):
+        w.stage(i, make_record(n), {"source": uri, "height": 16, "width": 24})
+    w.commit_shard(0, ids)
+    a = open_archive(f.url)
+    assert a.ids() == ids and [r["id"] for r in a.rows()] == ids

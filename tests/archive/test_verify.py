@@ -39,7 +39,22 @@ def _entry(b, k=0, pos=0):
     return image_id, marker["index"][image_id]
 
 
-def test_flipped_byte_in_a_record(built):
+@pytest.fixture(params=["big-chunks", "tiny-chunks"])
+def chunking(request, monkeypatch):
+    """verify streams shards in chunks; tiny chunks make every record span several of them."""
+    from smartsplat_dist.archive import verify, writer
+
+    if request.param == "tiny-chunks":
+        monkeypatch.setattr(verify, "CHUNK_BYTES", 97)
+        monkeypatch.setattr(writer, "READ_BATCH_BYTES", 1)  # commit reads staged records one by one
+    return request.param
+
+
+def test_flipped_byte_in_a_record(folder_url, chunking):
+    from tests.archive.archive_helpers import build_archive
+
+    built = build_archive(*folder_url)
+    assert verify_archive(built.url, built.opts).ok
     image_id, e = _entry(built)
     _flip(built.folder, shard_tar_name(0), e["offset"] + e["length"] // 2)
     rep = verify_archive(built.url, built.opts)
@@ -63,7 +78,7 @@ def test_flipped_byte_in_the_tar_index(local_built):
     assert any("__index__.json disagrees" in d or "not valid JSON" in d for d in rep.damaged), rep.damaged
 
 
-def test_truncated_shard(built):
+def test_truncated_shard(built, chunking):
     f = built.folder
     _, e = _entry(built, 2, 0)
     data = f.read_bytes(shard_tar_name(2))

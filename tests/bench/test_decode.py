@@ -37,3 +37,24 @@ def test_measure_decode_in_a_subprocess():
 def test_measure_decode_reports_a_failure():
     res = decode.measure_decode(b"not a record", "cpu")
     assert res["status"] == "failed" and res["error"]
+
+
+def test_run_with_init_of_an_upsampled_image(tmp_path, capsys):
+    """The --from-init path end to end on a tiny image (8x upsample -> smart init -> record -> decode)."""
+    import argparse
+
+    import numpy as np
+
+    from smartsplat_dist.io.images import save_image
+
+    rng = np.random.default_rng(0)
+    small = (rng.random((24, 32, 3)) * 255).astype(np.uint8)
+    save_image(small, tmp_path / "tiny.png")
+    args = argparse.Namespace(quick=True, out=str(tmp_path / "d.json"), width=None, height=None, cr=[50],
+                              backends=["cpu"], repeat=1, from_init=str(tmp_path / "tiny.png"), seed=0)
+    payload = decode.run(args)
+    (row,) = payload["rows"]
+    assert row["status"] == "ok", row
+    assert (row["height"], row["width"]) == (192, 256)
+    assert row["n_gaussians"] == n_gaussians_for_cr(192, 256, 50)
+    assert "DIV16K-like" in payload["images"] and "megapixels_per_second" in capsys.readouterr().out

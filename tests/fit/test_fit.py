@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from smartsplat_dist.errors import ConfigError, ImageError
-from smartsplat_dist.fit import FitConfig, fit, psnr, ssim
+from smartsplat_dist.fit import FitConfig, fit, psnr
 from smartsplat_dist.fit.config import LR_PRESETS
 from smartsplat_dist.fit.loss import ssim as train_ssim
 from smartsplat_dist.fit.optimize import loss_and_grad, loss_windows, windows
@@ -45,9 +45,9 @@ def test_fit_reduces_loss_and_raises_psnr():
     image = _image()
     g0 = _gaussians()
     seen = []
-    cfg = FitConfig(steps=30, log_every=10)
+    cfg = FitConfig(steps=20, log_every=8)
     g, stats = fit(g0, image, cfg, backend="torch", progress=lambda s, d: seen.append((s, d)))
-    assert [s for s, _ in seen] == [10, 20, 30]
+    assert [s for s, _ in seen] == [8, 16, 20]
     assert set(seen[0][1]) >= {"step", "loss", "psnr", "seconds"}
     assert seen[-1][1]["loss"] < seen[0][1]["loss"]
     with torch.no_grad():
@@ -55,10 +55,11 @@ def test_fit_reduces_loss_and_raises_psnr():
         after = float(_loss_direct(g, image, cfg.lambda_l1))
         out0 = (render(g0, 32, 32, "torch").clamp(0, 1) * 255).round().to(torch.uint8).numpy()
         out1 = (render(g, 32, 32, "torch").clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    print("loss", before, after, "psnr", psnr(out0, image), psnr(out1, image))
     assert after < 0.8 * before
     assert psnr(out1, image) > psnr(out0, image) + 2.0
     assert stats["psnr"] == pytest.approx(psnr(out1, image), abs=1e-9)
-    assert stats["steps"] == 30 and stats["seconds"] > 0 and stats["seconds_per_step"] > 0
+    assert stats["steps"] == 20 and stats["seconds"] > 0 and stats["seconds_per_step"] > 0
     assert len(g) == len(g0) and not g.means.requires_grad and g.means.device.type == "cpu"
     assert bool(torch.all(g.scales > 0))
     assert seen[-1][1]["gaussians"]().means.shape == (16, 2)
@@ -82,7 +83,7 @@ def test_windowed_gradient_equals_whole_image_gradient(lam):
     leaves = [t.clone().requires_grad_() for t in g.tensors()]
     direct = _loss_direct(Gaussians(*leaves), image, lam)
     direct.backward()
-    assert float(direct) == pytest.approx(lw, rel=1e-5, abs=1e-7)
+    assert float(direct.detach()) == pytest.approx(lw, rel=1e-5, abs=1e-7)
     for a, leaf in zip(gw.tensors(), leaves):
         assert torch.allclose(a, leaf.grad, rtol=1e-4, atol=1e-7 * float(leaf.grad.abs().max()) + 1e-9)
 
@@ -100,12 +101,12 @@ def test_window_layout_and_halo():
 
 
 def test_windowed_fit_matches_whole_fit():
-    image = _image(36, 36)
-    g0 = _gaussians(12, 36, 36, seed=2)
-    cfg = FitConfig(steps=5)
+    image = _image(30, 30)
+    g0 = _gaussians(12, 30, 30, seed=2)
+    cfg = FitConfig(steps=3)
     g1, s1 = fit(g0, image, cfg, backend="torch")
     g2, s2 = fit(g0, image, replace(cfg, tile_size=16), backend="torch")
-    assert s2["windows"] == 9 and s1["windows"] == 1
+    assert s2["windows"] == 4 and s1["windows"] == 1
     assert s2["loss"] == pytest.approx(s1["loss"], rel=1e-5)
     for a, b in zip(g1.tensors(), g2.tensors()):
         assert torch.allclose(a, b, atol=1e-4)
@@ -122,12 +123,12 @@ def test_quantizer_only_in_final_qat_steps():
         return Gaussians(g.means + (torch.round(g.means) - g.means).detach(), g.scales, g.rotations, g.colors)
 
     per_step = []
-    cfg = FitConfig(steps=10, qat_steps=3, log_every=1)
+    cfg = FitConfig(steps=6, qat_steps=3, log_every=1)
     g, _ = fit(g0, image, cfg, backend="torch", quantizer=quantizer, progress=lambda s, d: per_step.append(len(calls)))
-    assert per_step == [0, 0, 0, 0, 0, 0, 0, 1, 2, 3]
+    assert per_step == [0, 0, 0, 1, 2, 3]
     assert not torch.equal(g.means, torch.round(g.means))  # the returned parameters are unquantised
     calls.clear()
-    fit(g0, image, FitConfig(steps=4, qat_steps=0), backend="torch", quantizer=quantizer)
+    fit(g0, image, FitConfig(steps=2, qat_steps=0), backend="torch", quantizer=quantizer)
     assert calls == []
     with pytest.raises(ConfigError):
         fit(g0, image, FitConfig(steps=2, qat_steps=1), backend="torch", quantizer=lambda g: g.means)
@@ -194,4 +195,3 @@ def test_progress_psnr_is_clamped_render_psnr():
         out = render(g0, 24, 24, "torch").clamp(0, 1)
     assert seen["psnr"] == pytest.approx(psnr(out, image), abs=1e-3)
     assert seen["loss"] == pytest.approx(float(_loss_direct(g0, image, 0.9)), rel=1e-5)
-    _ = ssim  # metric import kept for symmetry with the loss checks

@@ -263,3 +263,34 @@ def test_endpoint_from_environment_reaches_subprocess(s3):
     out = subprocess.run([sys.executable, "-c", code, url], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["from parent", ["child.txt", "hello.txt"]]
+
+
+def test_writing_path_publishes_whole_or_nothing(folder):
+    with folder.writing_path("big/x.tar") as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"a" * 5000)
+    assert folder.read_bytes("big/x.tar") == b"a" * 5000
+    with pytest.raises(RuntimeError):
+        with folder.writing_path("big/x.tar") as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(b"partial")
+            raise RuntimeError("crashed while building")
+    with pytest.raises(RuntimeError):
+        with folder.writing_path("big/y.tar") as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(b"partial")
+            raise RuntimeError("crashed while building")
+    assert folder.list() == ["big/x.tar"]
+    assert folder.read_bytes("big/x.tar") == b"a" * 5000
+    assert not os.path.exists(tmp)
+    with folder.open_read("big/x.tar", block_size=1024) as fh:
+        fh.seek(4990)
+        assert fh.read() == b"a" * 10
+
+
+def test_read_many_with_glob_characters_in_the_folder_name(s3):
+    folder = Folder(s3.url("run[1]*?"), s3.storage_options)
+    folder.write_bytes("a", b"1")
+    folder.write_bytes("b", b"2")
+    assert folder.read_many(["a", "b", "c"]) == {"a": b"1", "b": b"2"}
+    assert folder.list() == ["a", "b"]

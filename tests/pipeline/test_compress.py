@@ -195,7 +195,7 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
     arch = tmp_path / "archive"
     fault_dir = tmp_path / "faults"
     args = ["compress", str(src), str(arch), *FAST, "--images-per-shard", "1", "--workers", "1",
-            "--address", ray_local, "--quiet"]
+            "--address", ray_local]
     proc = _cli(args, env={faults.ENV_FAULT: "pause-driver-after-commits:1",
                            faults.ENV_FAULT_DIR: str(fault_dir)})
     try:
@@ -203,7 +203,9 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
         # the driver committed shard 0 and paused; its actor keeps going with the next image: wait for it
         while not (fault_dir / "driver-paused").exists() or not (arch / "staging" / "img1.json").exists():
             assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "driver never reached its first commit"
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("driver never reached its first commit:\n" + proc.communicate()[0])
             time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

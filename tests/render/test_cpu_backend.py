@@ -53,6 +53,10 @@ def test_empty_outside_and_big():
     out = render_cpu(means, scales, rot, col, 9, 7)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
     assert out.min() > 0.99  # the big one covers everything with w ~ 1
+    # absurdly far means must neither crash nor draw (no overflow in the pixel-range arithmetic)
+    far = torch.tensor([[1e30, 3.0], [3.0, -1e30], [-1e25, 1e25]])
+    out = render_cpu(far, torch.ones(3, 2), torch.zeros(3), torch.ones(3, 3), 9, 7)
+    assert not out.any()
 
 
 def test_concurrent_calls_from_threads():

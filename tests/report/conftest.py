@@ -22,7 +22,8 @@ def _make_archive(root: Path) -> dict:
     src = root / "src"
     src.mkdir()
     sources = []
-    for name, (y, x) in (("Bamboo.png", (0, 0)), ("Mountain.png", (40, 100)), ("seeding_by_Clements_Engelhardt.png", (20, 40))):
+    crops = (("Bamboo.png", (0, 0)), ("Mountain.png", (40, 100)), ("seeding_by_Clements_Engelhardt.png", (20, 40)))
+    for name, (y, x) in crops:
         px = np.ascontiguousarray(load_image(EXAMPLES / name).pixels[y:y + 160, x:x + 240])
         save_image(px, src / name)
         sources.append(str(src / name))

@@ -34,10 +34,9 @@ def dump_dom(path, fragment=""):
 
 
 def _visible_ids(dom):
-    return [m.group(2) for m in re.finditer(r'<tr class="[^"]*" data-status="[^"]*" data-id="([^"]*)"( hidden="")?',
-                                            dom) if not m.group(2)] if False else \
-        [i for i, h in re.findall(r'<tr class="[^"]*" data-status="[^"]*" data-id="([^"]*)"([^>]*)>', dom)
-         if "hidden" not in h]
+    """Ids of the table rows without the ``hidden`` attribute, in DOM order."""
+    return [i for i, attrs in re.findall(r'<tr class="[^"]*" data-status="[^"]*" data-id="([^"]*)"([^>]*)>', dom)
+            if "hidden" not in attrs]
 
 
 def _info(dom):

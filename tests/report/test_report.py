@@ -106,7 +106,8 @@ def test_pick_samples_spread_over_psnr():
 def test_rd_section(small_archive, tmp_path):
     pytest.importorskip("matplotlib")
     rd = {"images": "real photographs", "steps": 300,
-          "curves": {"photos-768": {"SmartSplat": {"bpp": [0.1, 0.2, 0.5], "psnr": [27, 29, 31], "ms_ssim": [0.9, 0.93, 0.96]},
+          "curves": {"photos-768": {"SmartSplat": {"bpp": [0.1, 0.2, 0.5], "psnr": [27, 29, 31],
+                                                   "ms_ssim": [0.9, 0.93, 0.96]},
                                     "JPEG": {"bpp": [0.2, 0.5], "psnr": [26, 30], "ms_ssim": [0.88, 0.95]}}},
           "bd_rate": [{"dataset": "photos-768", "codec": "JPEG", "bd_rate_psnr_pct": -12.5,
                        "bd_rate_msssim_pct": None, "bd_psnr_db": 0.8, "note": ""}]}
@@ -157,7 +158,8 @@ def synthetic_report(n: int = 800) -> str:
                      "ssim": None if failed else float(rng.uniform(0.85, 0.95)),
                      "seconds": float(rng.uniform(8000, 14000)), "status": "failed" if failed else "ok",
                      "error": "ImageError: img: truncated PNG" if failed else None})
-    run = {"format": "smartsplat-archive", "version": 1, "listing_size": n, "config": {"cr": 100, "fit": {"steps": 50000}}}
+    run = {"format": "smartsplat-archive", "version": 1, "listing_size": n,
+           "config": {"cr": 100, "fit": {"steps": 50000}}}
     return render_page(ReportData(url="s3://bucket/archive", run=run, rows=rows, listing_size=n, samples=[],
                                   rd=None, rd_png=None, notes=[]))
 
@@ -166,3 +168,28 @@ def test_800_rows_render_server_side():
     page = synthetic_report()
     assert len(_rows(page)) == 800
     assert len(page) < 2_000_000
+
+
+def test_report_of_an_s3_archive_with_s3_sources(small_archive, s3):
+    """Archive and originals on (fake) S3, reached through --storage-options."""
+    from smartsplat_dist.archive import ArchiveWriter, open_archive
+    from smartsplat_dist.io.storage import read_uri, write_uri
+
+    local = open_archive(small_archive["url"])
+    base = s3.url()
+    sources = {}
+    for image_id in ("bamboo", "mountain"):
+        row = local.row(image_id)
+        uri = f"{base}/in/{row['source'].rsplit('/', 1)[-1]}"
+        write_uri(uri, read_uri(row["source"]), s3.storage_options)
+        sources[image_id] = (uri, row)
+    writer = ArchiveWriter(f"{base}/archive", local.run_config, sorted(u for u, _ in sources.values()),
+                           storage_options=s3.storage_options)
+    writer.open()
+    for image_id, (uri, row) in sources.items():
+        keep = {k: row[k] for k in ("height", "width", "n_gaussians", "psnr", "ssim", "seconds")}
+        writer.stage(image_id, small_archive["records"][image_id], {**keep, "source": uri})
+    writer.commit_shard(0, ["bamboo", "mountain"])
+    page = build_report(f"{base}/archive", samples=2, storage_options=s3.storage_options, backend="cpu")
+    assert {i for _s, i in _rows(page)} == {"bamboo", "mountain"}
+    assert len(re.findall(r'<img src="data:image/png', page)) == 4 and "original not available" not in page
