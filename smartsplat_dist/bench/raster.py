@@ -24,7 +24,8 @@ from ..render.footprint import bbox_half_extent
 from .common import format_table, peak_rss_mb
 
 DESCRIPTION = ("render backends side by side: forward/backward seconds per size and N, ratio vs the torch "
-               "reference, and a 16K (16320x10880, CR 100) strip decode on cpu; synthetic Gaussians")
+               "reference, and a 16K (16320x10880, CR 100) strip decode (cpu, or cuda when present); "
+               "synthetic Gaussians")
 
 QUICK_CASES = [(256, 256, 5000), (512, 512, 20000), (2048, 2048, 200000)]
 FULL_CASES = [(256, 256, 5000), (512, 512, 20000), (1024, 1024, 20000), (1024, 1024, 80000),
@@ -139,7 +140,8 @@ def decode16k(g: Gaussians, height: int = 10880, width: int = 16320, strip_rows:
         backend: render backend name.
         sink: ``sink(y0, pixels uint8 [rows, width, 3])`` per strip, in order; None discards them.
     Returns:
-        dict: seconds (wall), cpu_seconds (process, all threads), megapixels_per_s (wall), strips, strip_rows, n_gaussians, peak_rss_mb, checksum (sum of
+        dict: seconds (wall), cpu_seconds (process, all threads), megapixels_per_s (wall), strips,
+        strip_rows, n_gaussians, peak_rss_mb, checksum (sum of
         all uint8 values, to show the frame was produced).
     """
     if strip_rows <= 0:
@@ -164,7 +166,8 @@ def decode16k(g: Gaussians, height: int = 10880, width: int = 16320, strip_rows:
     seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
     return {"height": height, "width": width, "n_gaussians": len(g), "backend": backend, "strips": strips,
-            "strip_rows": strip_rows, "seconds": seconds, "cpu_seconds": cpu_seconds, "megapixels_per_s": height * width / 1e6 / seconds,
+            "strip_rows": strip_rows, "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "megapixels_per_s": height * width / 1e6 / seconds,
             "peak_rss_mb": peak_rss_mb(), "checksum": checksum}
 
 
@@ -184,7 +187,8 @@ def run(args) -> dict[str, Any]:
         d["peak_rss_before_mb"] = rss0
         payload["decode16k"] = d
         print(f"16K decode ({dec_backend}): {w}x{h}, N={n}, {d['strips']} strips of {d['strip_rows']} rows: "
-              f"{d['seconds']:.1f} s ({d['cpu_seconds']:.1f} CPU s), {d['megapixels_per_s']:.1f} MP/s, peak RSS {d['peak_rss_mb']:.0f} MB "
+              f"{d['seconds']:.1f} s ({d['cpu_seconds']:.1f} CPU s), {d['megapixels_per_s']:.1f} MP/s, "
+              f"peak RSS {d['peak_rss_mb']:.0f} MB "
               f"(before {rss0:.0f} MB)", flush=True)
     cases = QUICK_CASES if args.quick else FULL_CASES
     rows = raster_table(cases, backends, args.iters)

@@ -5,9 +5,11 @@ record decoder (CPU) use the very same float32 arithmetic.
 
 Quantised representation of N Gaussians (all integer tensors, int64):
     qmeans: [N, 2]  round(mean * 2**mean_frac_bits), means first clamped to [-W, 2W] x [-H, 2H]
-    qscales: [N, 2] 0..2**scale_bits-1, uniform in log-scale between the record's per-axis min and max
+    qscales: [N, 2] 0..2**scale_bits-1, uniform in log-scale between the record's min and max (both axes on
+                    one grid, so qsx >= qsy)
     qrot:   [N]     0..2**rotation_bits-1, uniform on [0, pi)
-    qcolors: [N, 3] 0..2**color_bits-1, uniform between the record's per-channel min and max
+    qcolors: [N, 3] 0..2**color_bits-1, from each channel's minimum in steps of (widest channel range) /
+                    (2**color_bits - 1), the same step for all three channels
 Before quantising, each Gaussian is put in canonical form: scales sorted so that sx >= sy (swapping the axes
 adds pi/2 to the rotation) and rotation reduced modulo pi. Both describe the same covariance.
 """
@@ -25,17 +27,20 @@ from .config import CodecConfig
 
 @dataclass(frozen=True)
 class QuantParams:
-    """Per-record ranges that turn integers back into floats (stored in the record header).
+    """Per-record ranges that turn integers back into floats (stored in the record header, float32).
 
     Attributes:
-        scale_lo, scale_hi: per-axis (sx, sy) min / max of the natural log of the canonical scales (float32).
-        color_lo, color_hi: per-channel (R, G, B) min / max of the colours (float32).
+        scale_lo, scale_hi: min / max over both axes of the natural log of the canonical scales; one grid for
+            both axes, so ``qsx >= qsy`` always holds.
+        color_lo: per-channel (R, G, B) minimum of the colours.
+        color_span: the widest channel's max - min; one step for all channels, so channel differences are
+            meaningful integers.
     """
 
-    scale_lo: tuple[float, float]
-    scale_hi: tuple[float, float]
+    scale_lo: float
+    scale_hi: float
     color_lo: tuple[float, float, float]
-    color_hi: tuple[float, float, float]
+    color_span: float
 
 
 def _f32(values) -> tuple[float, ...]:
@@ -69,38 +74,35 @@ def check_encodable(g: Gaussians) -> None:
 
 
 def compute_params(g: Gaussians) -> QuantParams:
-    """Ranges of the record from the (detached) Gaussians: log-scale and colour min / max."""
+    """Ranges of the record from the (detached) Gaussians: log-scale min / max, colour minima and span."""
     if len(g) == 0:
-        return QuantParams((0.0, 0.0), (0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+        return QuantParams(0.0, 0.0, (0.0, 0.0, 0.0), 0.0)
     scales, _ = canonicalize(g.scales.detach(), g.rotations.detach())
     log_s = torch.log(scales)
     colors = g.colors.detach()
+    lo = colors.min(dim=0).values
     return QuantParams(
-        scale_lo=_f32(log_s.min(dim=0).values),
-        scale_hi=_f32(log_s.max(dim=0).values),
-        color_lo=_f32(colors.min(dim=0).values),
-        color_hi=_f32(colors.max(dim=0).values),
+        scale_lo=float(log_s.min()),
+        scale_hi=float(log_s.max()),
+        color_lo=_f32(lo),
+        color_span=float((colors.max(dim=0).values - lo).max()),
     )
 
 
-def _uniform_step(lo: torch.Tensor, hi: torch.Tensor, bits: int) -> torch.Tensor:
-    return (hi - lo) / float((1 << bits) - 1)
+def _grids(params: QuantParams, config: CodecConfig, device) -> tuple[torch.Tensor, ...]:
+    """(scale_lo, scale_step, color_lo [3], color_step) as float32 tensors: the one definition of the grids."""
+    f = lambda v: torch.tensor(v, dtype=torch.float32, device=device)  # noqa: E731
+    scale_lo, scale_hi = f(params.scale_lo), f(params.scale_hi)
+    scale_step = (scale_hi - scale_lo) / float((1 << config.scale_bits) - 1)
+    color_step = f(params.color_span) / float((1 << config.color_bits) - 1)
+    return scale_lo, scale_step, f(params.color_lo), color_step
 
 
-def _uniform_q(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bits: int) -> torch.Tensor:
-    step = _uniform_step(lo, hi, bits)
+def _uniform_q(x: torch.Tensor, lo: torch.Tensor, step: torch.Tensor, bits: int) -> torch.Tensor:
     safe = torch.where(step > 0, step, torch.ones_like(step))
     q = torch.round((x - lo) / safe)
     q = torch.where(step > 0, q, torch.zeros_like(q))
     return q.clamp(0, (1 << bits) - 1)
-
-
-def _uniform_deq(q: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bits: int) -> torch.Tensor:
-    return lo + q * _uniform_step(lo, hi, bits)
-
-
-def _range(values: tuple[float, ...], device) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 def clamp_means(means: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -112,20 +114,20 @@ def clamp_means(means: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def quantize_values(
     g: Gaussians, height: int, width: int, config: CodecConfig, params: QuantParams
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Integers of the record, as float tensors holding whole numbers (differentiable inputs, no grad needed).
+    """Integers of the record, as float tensors holding whole numbers.
 
     Returns:
-        qmeans [N, 2], qscales [N, 2], qrot [N], qcolors [N, 3]; all float32 of the inputs' device.
+        qmeans [N, 2], qscales [N, 2] (qsx >= qsy), qrot [N], qcolors [N, 3]; float32 on the inputs' device.
     """
     dev = g.means.device
+    scale_lo, scale_step, color_lo, color_step = _grids(params, config, dev)
     means = clamp_means(g.means, height, width)
     qmeans = torch.round(means * float(1 << config.mean_frac_bits))
     scales, theta = canonicalize(g.scales, g.rotations)
-    qscales = _uniform_q(torch.log(scales), _range(params.scale_lo, dev), _range(params.scale_hi, dev),
-                         config.scale_bits)
+    qscales = _uniform_q(torch.log(scales), scale_lo, scale_step, config.scale_bits)
     levels = 1 << config.rotation_bits
     qrot = torch.remainder(torch.round(theta * float(levels / math.pi)), levels)
-    qcolors = _uniform_q(g.colors, _range(params.color_lo, dev), _range(params.color_hi, dev), config.color_bits)
+    qcolors = _uniform_q(g.colors, color_lo, color_step, config.color_bits)
     return qmeans, qscales, qrot, qcolors
 
 
@@ -141,12 +143,13 @@ def dequantize_values(
         Gaussians (float32, the device of ``qmeans``), canonical form.
     """
     dev = qmeans.device
+    scale_lo, scale_step, color_lo, color_step = _grids(params, config, dev)
     f = lambda t: t.to(torch.float32)  # noqa: E731
     means = f(qmeans) / float(1 << config.mean_frac_bits)
-    log_s = _uniform_deq(f(qscales), _range(params.scale_lo, dev), _range(params.scale_hi, dev), config.scale_bits)
+    scales = torch.exp(scale_lo + f(qscales) * scale_step)
     rot = f(qrot) * float(math.pi / (1 << config.rotation_bits))
-    colors = _uniform_deq(f(qcolors), _range(params.color_lo, dev), _range(params.color_hi, dev), config.color_bits)
-    return Gaussians(means.contiguous(), torch.exp(log_s).contiguous(), rot.contiguous(), colors.contiguous())
+    colors = color_lo + f(qcolors) * color_step
+    return Gaussians(means.contiguous(), scales.contiguous(), rot.contiguous(), colors.contiguous())
 
 
 def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaussians:

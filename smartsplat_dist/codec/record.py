@@ -26,13 +26,13 @@ FORMAT_VERSION = 1
 BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (DESIGN §1)
 _BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
 
-STREAMS = ("position symbols", "position raw bits", "log-scale x", "log-scale y", "rotation",
-           "color R", "color G", "color B")
+STREAMS = ("position symbols", "position raw bits", "log-scale x", "anisotropy", "rotation",
+           "color G", "color R-G", "color B-G")
 
-_HEADER = struct.Struct("<4sHHIIIBBBBBBHii2f2f3f3f")  # up to and including colour ranges (76 bytes)
+_HEADER = struct.Struct("<4sHHIIIBBBBBBHiiff3ff")  # up to and including the colour span (60 bytes)
 _STREAM = struct.Struct("<BII")  # method, raw_len, comp_len (9 bytes)
 _CRC = struct.Struct("<I")
-HEADER_SIZE = _HEADER.size + len(STREAMS) * _STREAM.size  # 148 bytes before the payload
+HEADER_SIZE = _HEADER.size + len(STREAMS) * _STREAM.size  # 132 bytes before the payload
 MIN_RECORD_SIZE = HEADER_SIZE + _CRC.size
 #: |log scale| bound: exp() of anything inside stays finite in float32.
 MAX_ABS_LOG_SCALE = 40.0
@@ -91,8 +91,11 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
     gaps = np.diff(codes, prepend=np.uint64(0))
     symbols, raw, nraw = entropy.gaps_to_symbols(gaps)
     u8 = lambda a: np.ascontiguousarray(a[order].astype(np.uint8)).tobytes()  # noqa: E731
-    streams = [symbols.tobytes(), entropy.pack_bits(raw, nraw), u8(qs[:, 0]), u8(qs[:, 1]), u8(qr),
-               u8(qc[:, 0]), u8(qc[:, 1]), u8(qc[:, 2])]
+    # Lossless integer transforms that lower the entropy: sx and the anisotropy qsx - qsy (>= 0, one grid);
+    # G and the channel differences modulo 2**color_bits (one step for all channels).
+    cmod = (1 << config.color_bits) - 1
+    streams = [symbols.tobytes(), entropy.pack_bits(raw, nraw), u8(qs[:, 0]), u8(qs[:, 0] - qs[:, 1]), u8(qr),
+               u8(qc[:, 1]), u8((qc[:, 0] - qc[:, 1]) & cmod), u8((qc[:, 2] - qc[:, 1]) & cmod)]
     return (x0, y0), streams
 
 
@@ -118,15 +121,15 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
                           f"for a {width}x{height} image")
     check_encodable(g)
     params = compute_params(g)
-    if any(abs(v) > MAX_ABS_LOG_SCALE for v in params.scale_lo + params.scale_hi):
+    if any(abs(v) > MAX_ABS_LOG_SCALE for v in (params.scale_lo, params.scale_hi)):
         raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
-    if any(abs(v) > MAX_ABS_COLOR for v in params.color_lo + params.color_hi):
+    if any(abs(v) > MAX_ABS_COLOR for v in params.color_lo) or params.color_span > MAX_ABS_COLOR:
         raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
     (x0, y0), streams = _gaussians_to_streams(g, height, width, config, params)
     header = _HEADER.pack(
         MAGIC, FORMAT_VERSION, 0, height, width, n, _BLEND_IDS[meta.blend],
         config.mean_frac_bits, config.scale_bits, config.rotation_bits, config.color_bits, len(STREAMS), 0,
-        x0, y0, *params.scale_lo, *params.scale_hi, *params.color_lo, *params.color_hi,
+        x0, y0, params.scale_lo, params.scale_hi, *params.color_lo, params.color_span,
     )
     table, payloads = [], []
     for raw, (method, payload) in zip(streams, entropy.compress_streams(streams, config.lzma_preset)):
@@ -192,12 +195,14 @@ def _parse(data: bytes) -> _Parsed:
         codec = CodecConfig(mean_frac_bits=mfb, scale_bits=sb, rotation_bits=rb, color_bits=cb)
     except Exception as exc:  # ConfigError: a bit depth out of range
         raise RecordError(f"record has invalid quantisation settings: {exc}") from None
-    scale_lo, scale_hi, color_lo, color_hi = floats[0:2], floats[2:4], floats[4:7], floats[7:10]
-    for name, lo, hi, bound in (("log-scale", scale_lo, scale_hi, MAX_ABS_LOG_SCALE),
-                                ("colour", color_lo, color_hi, MAX_ABS_COLOR)):
-        for a, b in zip(lo, hi):
-            if not (math.isfinite(a) and math.isfinite(b) and -bound <= a <= b <= bound):
-                raise RecordError(f"record has an invalid {name} range [{a}, {b}]")
+    scale_lo, scale_hi, color_lo, color_span = floats[0], floats[1], floats[2:5], floats[5]
+    if not (math.isfinite(scale_lo) and math.isfinite(scale_hi)
+            and -MAX_ABS_LOG_SCALE <= scale_lo <= scale_hi <= MAX_ABS_LOG_SCALE):
+        raise RecordError(f"record has an invalid log-scale range [{scale_lo}, {scale_hi}]")
+    if not all(math.isfinite(v) and abs(v) <= MAX_ABS_COLOR for v in color_lo):
+        raise RecordError(f"record has an invalid colour minimum {tuple(color_lo)}")
+    if not (math.isfinite(color_span) and 0 <= color_span <= MAX_ABS_COLOR):
+        raise RecordError(f"record has an invalid colour span {color_span}")
     unit = 1 << mfb
     for name, v, side in (("x", x0, width), ("y", y0, height)):
         if not -side * unit <= v <= 2 * side * unit:
@@ -214,7 +219,7 @@ def _parse(data: bytes) -> _Parsed:
         streams.append((method, raw_len, offset, comp_len))
         offset += comp_len
     meta = RecordMeta(height=height, width=width, n=n, blend=BLEND_MODELS[blend], version=version, codec=codec)
-    params = QuantParams(tuple(scale_lo), tuple(scale_hi), tuple(color_lo), tuple(color_hi))
+    params = QuantParams(scale_lo, scale_hi, tuple(color_lo), color_span)
     return _Parsed(meta, x0, y0, params, tuple(streams))
 
 
@@ -261,7 +266,12 @@ def decode_record(data: bytes) -> tuple[Gaussians, RecordMeta]:
                                                    codec.color_bits, codec.color_bits, codec.color_bits))):
         if int(plane.max()) >= 1 << bits:
             raise RecordError(f"stream '{STREAMS[i + 2]}' holds a value {int(plane.max())} beyond {bits} bits")
+    qsx, aniso, qr, qg, drg, dbg = planes
+    if bool((aniso > qsx).any()):
+        raise RecordError(f"stream '{STREAMS[3]}' holds an anisotropy larger than its log-scale")
+    cmod = (1 << codec.color_bits) - 1
+    qc = np.stack([(qg + drg) & cmod, qg, (qg + dbg) & cmod], axis=1)
     t = torch.from_numpy
-    g = dequantize_values(t(np.stack([qx, qy], axis=1)), t(np.stack(planes[0:2], axis=1)), t(planes[2]),
-                          t(np.stack(planes[3:6], axis=1)), codec, parsed.params)
+    g = dequantize_values(t(np.stack([qx, qy], axis=1)), t(np.stack([qsx, qsx - aniso], axis=1)), t(qr),
+                          t(qc), codec, parsed.params)
     return g, meta

@@ -129,7 +129,7 @@ def _coverage_kernel(means, scales, cell, gx0, gy0, nx, ny, starts, smax, acc): 
                     dx = means[t, 0] - mx
                     dy = means[t, 1] - my
                     e = (dx * dx + dy * dy) * inv
-                    if e <= smax:
+                    if e <= smax and t != j:
                         out[t] += math.exp(-e)
 
 

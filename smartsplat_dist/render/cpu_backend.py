@@ -21,10 +21,10 @@ a parallel region, so a process that alternates torch ops and numba kernels make
 (DESIGN §4 saw 4x). Measured here (``python -m smartsplat_dist.render.cpu_backend``: render + backward + an
 11x11 conv at 512^2 / 20k, 2 threads, on this 2-core machine shared with other jobs, 6 runs each):
 ``omp`` 129-593 ms per step with 3 of 6 runs above 470 ms (the ~4x), ``workqueue`` 137-765 ms with 1 of 6
-above 160 ms (the shared load makes every figure noisy). ``workqueue`` never spin-waits, so this module selects it unless the user chose a layer
-through ``NUMBA_THREADING_LAYER`` (set it before the first parallel kernel runs anywhere in the process).
-workqueue does not allow concurrent launches from several Python threads, so launches are serialised by a
-module lock (thread-safe). numba runs ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads, so
+above 160 ms (the shared load makes every figure noisy). ``workqueue`` never spin-waits, so this module
+selects it unless the user chose a layer through ``NUMBA_THREADING_LAYER`` (the layer is fixed process-wide by
+the first parallel launch, so this import must come first to take effect). workqueue does not allow
+concurrent launches from several Python threads, so launches are serialised by a module lock (thread-safe). numba runs ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads, so
 ``torch.set_num_threads`` governs both. Kernels are compiled with ``cache=True`` and without fastmath (the
 cut must be decided exactly like the reference).
 """

@@ -55,11 +55,12 @@ def test_quantisation_errors_are_within_half_a_step(fitted_like):
     cs, ct = canonicalize(g.scales, g.rotations)
     assert (fq.means - g.means).abs().max() <= 2 ** -4 + 1e-6
     log_s = torch.log(cs)
-    step = (log_s.max(0).values - log_s.min(0).values) / 63
+    step = (log_s.max() - log_s.min()) / 63  # one grid for both axes
     assert ((torch.log(fq.scales) - log_s).abs() <= step / 2 + 1e-5).all()
+    assert (fq.scales[:, 0] >= fq.scales[:, 1]).all()
     dtheta = torch.remainder(fq.rotations - ct + math.pi / 2, math.pi) - math.pi / 2
     assert dtheta.abs().max() <= math.pi / 128 + 1e-5
-    cstep = (g.colors.max(0).values - g.colors.min(0).values) / 127
+    cstep = (g.colors.max(0).values - g.colors.min(0).values).max() / 127  # one step for all channels
     assert ((fq.colors - g.colors).abs() <= cstep / 2 + 1e-6).all()
 
 
@@ -239,11 +240,12 @@ def test_well_signed_but_inconsistent_headers(record):
         "streams": (25, "<B", 3),
         "origin": (28, "<i", -(2 ** 31)),
         "log-scale range": (36, "<f", float("nan")),
-        "colour range": (64, "<f", -1e30),
+        "colour minimum": (44, "<f", -1e30),
+        "colour span": (56, "<f", -1.0),
     }
     for what, (offset, fmt, value) in cases.items():
         assert what in _raises_record_error(_with_field(record, offset, fmt, value)), what
-    table = 76
+    table = 60
     assert "unknown method" in _raises_record_error(_with_field(record, table + 9 * 4, "<B", 7))
     assert "declares" in _raises_record_error(_with_field(record, table + 9 * 2 + 1, "<I", 10 ** 8))
     # A rotation value beyond the declared bits: claim rotation_bits = 1
@@ -297,4 +299,4 @@ def test_overlong_compressed_stream_is_refused_while_bounded():
 
 
 def test_stream_names_cover_the_layout():
-    assert len(STREAMS) == 8 and HEADER_SIZE == 76 + 8 * 9
+    assert len(STREAMS) == 8 and HEADER_SIZE == 60 + 8 * 9
