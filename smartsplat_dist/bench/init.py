@@ -46,10 +46,11 @@ def add_arguments(parser) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- child side
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory (``VmRSS``) or its high-water mark (``VmHWM``) of this process, MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
 
@@ -85,7 +86,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    peak = r1.ru_maxrss / 1024.0
+    # ru_maxrss is updated lazily and can lag VmRSS by a few pages: take the largest reading.
+    peak = max(r1.ru_maxrss / 1024.0, _rss_mb("VmHWM"), _rss_mb("VmRSS"), before)
     return {"height": H, "width": W, "n": len(g), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
             "threads": numba.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2), "image_mb": round(image.nbytes / 2**20, 1),
             "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1), "extra_mb": round(peak - before, 1)}

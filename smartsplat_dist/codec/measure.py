@@ -46,7 +46,7 @@ def _render_u8(g: Gaussians, h: int, w: int, backend: str) -> np.ndarray:
 
 def measure_quantization_loss(
     images: Sequence[Path | str] | None = None, *, cr: float = 50, steps: int = 300, qat_steps: int = 60,
-    config: CodecConfig = CodecConfig(), backend: str = "auto", seed: int = 0,
+    config: CodecConfig = CodecConfig(), backend: str = "auto", seed: int = 0, qat_lr_scale: float = 0.2,
     log: Callable[[str], None] | None = print,
 ) -> list[dict]:
     """PSNR of fitted Gaussians before / after the record's quantisation, with and without a QAT fine-tune.
@@ -55,6 +55,8 @@ def measure_quantization_loss(
         images: image paths (default: the first 3 of /work/shared/data/photos-768).
         cr: nominal compression ratio (sets N = floor(3 H W / (7 CR))).
         steps: fit steps before quantising; qat_steps: extra steps with ``fake_quantize`` in the loop (0: skip).
+        qat_lr_scale: the fine-tune (and its unquantised control) runs at the default learning rates times this
+            (a fresh Adam at full rates jitters the parameters by more than a quantisation step).
     Returns:
         one dict per image: name, H, W, n, bytes, bytes_per_gaussian, real_cr, psnr_fit, psnr_quantized,
         loss_db, and with QAT: psnr_qat_quantized, psnr_control (same extra steps, unquantised), loss_qat_db.
@@ -81,11 +83,14 @@ def measure_quantization_loss(
                "psnr_quantized": round(psnr(_render_u8(dec, h, w, backend), img), 3)}
         row["loss_db"] = round(row["psnr_fit"] - row["psnr_quantized"], 3)
         if qat_steps:
-            cfg = FitConfig(steps=qat_steps, qat_steps=qat_steps, log_every=qat_steps)
+            base = FitConfig()
+            lrs = {k: getattr(base, k) * qat_lr_scale for k in ("lr_means", "lr_scales", "lr_rotations", "lr_colors")}
+            ctl_cfg = FitConfig(steps=qat_steps, log_every=qat_steps, **lrs)
+            qat_cfg = FitConfig(steps=qat_steps, qat_steps=qat_steps, log_every=qat_steps, **lrs)
             q = lambda x: fake_quantize(x, meta, config)  # noqa: E731
-            g_qat, _ = fit(g, img, cfg, backend=backend, quantizer=q)
+            g_qat, _ = fit(g, img, qat_cfg, backend=backend, quantizer=q)
             dec_qat, _ = decode_record(encode_record(g_qat, meta, config))
-            g_ctl, _ = fit(g, img, FitConfig(steps=qat_steps, log_every=qat_steps), backend=backend)
+            g_ctl, _ = fit(g, img, ctl_cfg, backend=backend)
             row["psnr_qat_quantized"] = round(psnr(_render_u8(dec_qat, h, w, backend), img), 3)
             row["psnr_control"] = round(psnr(_render_u8(g_ctl, h, w, backend), img), 3)
             row["loss_qat_db"] = round(row["psnr_control"] - row["psnr_qat_quantized"], 3)
@@ -153,21 +158,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", default=str(DEFAULT_IMAGES), help="folder of images")
     p.add_argument("--limit", type=int, default=3, help="first N images of the folder")
+    p.add_argument("--skip", type=int, default=0, help="skip the first K of those")
     p.add_argument("--cr", type=float, default=50)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--qat-steps", type=int, default=60)
+    p.add_argument("--qat-lr-scale", type=float, default=0.2)
     p.add_argument("--backend", default="auto")
     p.add_argument("--size-only", action="store_true", help="only bytes/Gaussian of smart-init Gaussians")
-    for name, default in (("mean-frac-bits", 3), ("scale-bits", 6), ("rotation-bits", 6), ("color-bits", 7)):
+    d = CodecConfig()
+    for name, default in (("mean-frac-bits", d.mean_frac_bits), ("scale-bits", d.scale_bits),
+                          ("rotation-bits", d.rotation_bits), ("color-bits", d.color_bits)):
         p.add_argument(f"--{name}", type=int, default=default)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = CodecConfig(a.mean_frac_bits, a.scale_bits, a.rotation_bits, a.color_bits)
-    paths = _images(a.images, a.limit)
+    paths = _images(a.images, a.limit)[a.skip:]
     measure_record_size(paths, cr=a.cr, config=cfg)
     if not a.size_only:
         measure_quantization_loss(paths, cr=a.cr, steps=a.steps, qat_steps=a.qat_steps, config=cfg,
-                                  backend=a.backend)
+                                  backend=a.backend, qat_lr_scale=a.qat_lr_scale)
 
 
 if __name__ == "__main__":

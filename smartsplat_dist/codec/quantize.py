@@ -152,7 +152,8 @@ def dequantize_values(
     return Gaussians(means.contiguous(), scales.contiguous(), rot.contiguous(), colors.contiguous())
 
 
-def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaussians:
+def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None,
+                  params: QuantParams | None = None) -> Gaussians:
     """Straight-through fake quantisation: forward = what ``decode_record(encode_record(g))`` gives, backward =
     identity (through the canonical form), for fine-tuning with the quantiser in the loop.
 
@@ -160,6 +161,7 @@ def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaus
         g: N Gaussians (any device; may require grad).
         meta: RecordMeta (height, width) of the image, or anything with ``height`` / ``width``.
         config: the CodecConfig the record will be encoded with.
+        params: fixed ranges (see :class:`FrozenQuantizer`); default: computed from ``g`` as the encoder does.
     Returns:
         N Gaussians in the input order, canonical form (sx >= sy, rotation in [0, pi)), equal to the decoded
         record's Gaussians to float32 rounding (the decoder returns them sorted; the set is the same).
@@ -169,7 +171,7 @@ def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaus
     if len(g) == 0:
         return g
     height, width = int(meta.height), int(meta.width)
-    params = compute_params(g)
+    params = params or compute_params(g)
     with torch.no_grad():
         q = quantize_values(g.detach(), height, width, config, params)
         deq = dequantize_values(*q, config, params)
@@ -177,3 +179,21 @@ def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaus
     means = g.means
     ste = lambda x, target: x + (target - x).detach()  # noqa: E731
     return Gaussians(ste(means, deq.means), ste(scales, deq.scales), ste(theta, deq.rotations), ste(g.colors, deq.colors))
+
+
+class FrozenQuantizer:
+    """A ``fit(quantizer=...)`` callable whose ranges are fixed at its first call.
+
+    Recomputing the ranges every step moves every Gaussian's grid whenever the extreme one moves; freezing
+    them keeps the grids still while fine-tuning. Encode with the same ranges:
+    ``encode_record(g, meta, config, params=quantizer.params)`` (values outside are clamped into them).
+    """
+
+    def __init__(self, meta, config: CodecConfig | None = None) -> None:
+        self.meta, self.config = meta, config or CodecConfig()
+        self.params: QuantParams | None = None
+
+    def __call__(self, g: Gaussians) -> Gaussians:
+        if self.params is None:
+            self.params = compute_params(g)
+        return fake_quantize(g, self.meta, self.config, self.params)

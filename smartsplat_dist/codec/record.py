@@ -99,13 +99,16 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
     return (x0, y0), streams
 
 
-def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None) -> bytes:
+def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None,
+                  params: QuantParams | None = None) -> bytes:
     """Quantise and encode Gaussians into a record (deterministic: same Gaussians + config -> same bytes).
 
     Args:
         g: N Gaussians (any device; canonicalised, clamped to [-W, 2W] x [-H, 2H], quantised per ``config``).
         meta: height and width of the image (``n`` if given must equal ``len(g)``; ``blend`` must be "sum").
         config: bit depths and LZMA preset.
+        params: fixed ranges (e.g. ``FrozenQuantizer.params`` after fine-tuning with it); default: computed
+            from ``g``. Values outside them are clamped in.
     Returns:
         The record bytes; ``len(record)`` is what the real compression ratio ``3 H W / len`` counts.
     """
@@ -120,7 +123,7 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         raise RecordError(f"cannot encode: {n} Gaussians exceed the limit {_max_n(height, width)} "
                           f"for a {width}x{height} image")
     check_encodable(g)
-    params = compute_params(g)
+    params = compute_params(g) if params is None or n == 0 else params
     if any(abs(v) > MAX_ABS_LOG_SCALE for v in (params.scale_lo, params.scale_hi)):
         raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
     if any(abs(v) > MAX_ABS_COLOR for v in params.color_lo) or params.color_span > MAX_ABS_COLOR:

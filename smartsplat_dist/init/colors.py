@@ -102,7 +102,7 @@ def nearest_pixel_colors(image: np.ndarray, means: np.ndarray) -> np.ndarray:
 
 #: Fixed number of source chunks of the coverage scatter (each with its own accumulator), so the float sums
 #: and hence the result do not depend on the thread count.
-_COVERAGE_CHUNKS = 8
+_COVERAGE_CHUNKS = 4
 
 
 @numba.njit(parallel=True, cache=True)
@@ -129,7 +129,7 @@ def _coverage_kernel(means, scales, cell, gx0, gy0, nx, ny, starts, smax, acc): 
                     dx = means[t, 0] - mx
                     dy = means[t, 1] - my
                     e = (dx * dx + dy * dy) * inv
-                    if e <= smax and t != j:
+                    if e <= smax:
                         out[t] += math.exp(-e)
 
 
@@ -137,7 +137,7 @@ def coverage(means: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """C_i = Σ_j exp(−|m_i − m_j|² / 2 s_j²) over all j with exponent <= ln 255 (i itself included).
 
     Points are sorted by grid cell (row-major, so a row of cells is one contiguous run) and each Gaussian
-    scans the cell rows its footprint touches; sources run in 8 fixed chunks in parallel, each into its own
+    scans the cell rows its footprint touches; sources run in 4 fixed chunks in parallel, each into its own
     accumulator, summed in a fixed order (deterministic for any thread count).
 
     Args:

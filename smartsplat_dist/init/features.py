@@ -109,7 +109,7 @@ def padded_tile(image: np.ndarray, tile: Tile, radius: int) -> np.ndarray:
     Args:
         image: [H, W, 3] uint8.
     Returns:
-        [tile.h + 2R, tile.w + 2R, 3] uint8 (contiguous).
+        [tile.h + 2R, tile.w + 2R, 3] uint8 (a view of ``image`` when no mirroring is needed).
     """
     H, W = image.shape[:2]
     y0, y1 = tile.y0 - radius, tile.y0 + tile.h + radius
@@ -119,8 +119,8 @@ def padded_tile(image: np.ndarray, tile: Tile, radius: int) -> np.ndarray:
     pad = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
     if any(a or b for a, b in pad):
         # numpy mirrors repeatedly when a pad is wider than the image (images of 1-2 pixels).
-        return np.ascontiguousarray(np.pad(core, pad, mode="symmetric"))
-    return np.ascontiguousarray(core)
+        return np.pad(core, pad, mode="symmetric")
+    return core
 
 
 def tile_features(image: np.ndarray, tile: Tile, variance_window: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 from .features import tile_weights
@@ -12,6 +13,20 @@ from .tiles import Tile, samples_per_tile, tile_layout
 def base_scale(height: int, width: int, n: int) -> float:
     """s_base = ⅓·R_max = ⅓·sqrt(H·W / (π·N)) (eq. 16-17), pixels."""
     return math.sqrt(height * width / (math.pi * max(1, n))) / 3.0
+
+
+@numba.njit(cache=True)
+def _cdf(weights, out):  # pragma: no cover - compiled
+    """out[i] = Σ_{k<=i} max(weights[k], 0) in float64; returns the number of positive weights."""
+    acc = 0.0
+    n_pos = 0
+    for i in range(weights.shape[0]):
+        v = weights[i]
+        if v > 0:
+            acc += v
+            n_pos += 1
+        out[i] = acc
+    return n_pos
 
 
 def sample_without_replacement(weights: np.ndarray, n: int, rng: np.random.Generator,
@@ -36,7 +51,9 @@ def sample_without_replacement(weights: np.ndarray, n: int, rng: np.random.Gener
         raise ValueError(f"cannot draw {n} distinct items from {size}")
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    n_pos = int(np.count_nonzero(weights > 0))
+    cdf = (np.empty(size, dtype=np.float64) if cdf_buffer is None or cdf_buffer.shape[0] < size
+           else cdf_buffer[:size])
+    n_pos = _cdf(weights, cdf)
     if n_pos <= n:
         positive = np.flatnonzero(weights > 0)
         zero = np.flatnonzero(weights <= 0)
@@ -46,7 +63,8 @@ def sample_without_replacement(weights: np.ndarray, n: int, rng: np.random.Gener
     taken = np.empty(n, dtype=np.int64)
     have = 0
     while have < n:
-        cdf = np.cumsum(w, dtype=np.float64, out=None if cdf_buffer is None else cdf_buffer[:size])
+        if have:
+            _cdf(w, cdf)
         need = n - have
         x = rng.random(2 * need + 16) * cdf[-1]
         order = np.argsort(x)  # sorted needles search much faster; results go back to stream order

@@ -24,9 +24,9 @@ a parallel region, so a process that alternates torch ops and numba kernels make
 above 160 ms (the shared load makes every figure noisy). ``workqueue`` never spin-waits, so this module
 selects it unless the user chose a layer through ``NUMBA_THREADING_LAYER`` (the layer is fixed process-wide by
 the first parallel launch, so this import must come first to take effect). workqueue does not allow
-concurrent launches from several Python threads, so launches are serialised by a module lock (thread-safe). numba runs ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads, so
-``torch.set_num_threads`` governs both. Kernels are compiled with ``cache=True`` and without fastmath (the
-cut must be decided exactly like the reference).
+concurrent launches from several Python threads, so launches are serialised by a module lock (thread-safe).
+numba runs ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads, so ``torch.set_num_threads`` governs both.
+Kernels are compiled with ``cache=True`` and without fastmath (the cut must be decided exactly like the reference).
 """
 from __future__ import annotations
 

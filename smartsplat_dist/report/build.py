@@ -142,11 +142,13 @@ def make_sample(archive, row: dict[str, Any], *, source_root: str | None, common
             preview = decode_image(record, scale=scale, backend=backend)
             sample.window = detail_window(preview, CROP, scale=preview.shape[0] / meta.height)
         x0, y0, cw, ch = sample.window
-        dec = decode_window(record, x0, y0, cw, ch, backend)
-        sample.decoded = png_data_uri(dec)
+        crop = None
         if original is not None:
             crop = np.ascontiguousarray(original[y0:y0 + ch, x0:x0 + cw])
             sample.original = png_data_uri(crop)
+        dec = decode_window(record, x0, y0, cw, ch, backend)
+        sample.decoded = png_data_uri(dec)
+        if crop is not None:
             sample.crop_psnr = float(psnr(dec, crop))
     except SmartsplatError as err:
         sample.notes.append(f"cannot decode: {err}")

@@ -18,7 +18,11 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float, step: float | None = None) -> str:
+    """A tick or bin label; with ``step``, just enough decimals to tell neighbouring ticks apart."""
+    if step is not None and step > 0:
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+        return f"{v:.{decimals}f}"
     return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.3g}"
 
 
@@ -45,7 +49,8 @@ def histogram_svg(values: Sequence[float], title: str, unit: str = "", bins: int
     pw, ph = width - ml - mr, height - mt - mb
     lo, hi = float(v.min()), float(v.max())
     if hi == lo:
-        lo, hi = (lo / 1.1, hi * 1.1) if log else (lo - 0.5, hi + 0.5)
+        pad = max(abs(lo) * 0.05, 1e-3)
+        lo, hi = (lo / 1.1, hi * 1.1) if log else (lo - pad, hi + pad)
     edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
     counts, _ = np.histogram(v, bins=edges)
     top = max(1, int(counts.max()))
@@ -62,14 +67,21 @@ def histogram_svg(values: Sequence[float], title: str, unit: str = "", bins: int
                      f'height="{hgt:.1f}" class="bar"><title>{_fmt(a)}–{_fmt(b)} {html.escape(unit)}: {c}'
                      '</title></rect>')
     parts.append(f'<line x1="{ml}" y1="{mt + ph}" x2="{ml + pw}" y2="{mt + ph}" class="ax"/>')
-    ticks = ([x for x in _nice_ticks(math.log10(lo), math.log10(hi)) ] if log else _nice_ticks(lo, hi))
-    for tick in ticks:
-        x_val = 10 ** tick if log else tick
+    if log:
+        vals = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
+        if len(vals) < 3:  # a narrow range: linear ticks read better
+            vals = _nice_ticks(lo, hi)
+    else:
+        vals = _nice_ticks(lo, hi)
+    step = min((b - a for a, b in zip(vals, vals[1:])), default=None)
+    for x_val in vals:
         if not lo <= x_val <= hi:
             continue
         x = tx(x_val)
+        label = _fmt(x_val, step)
         parts.append(f'<line x1="{x:.1f}" y1="{mt + ph}" x2="{x:.1f}" y2="{mt + ph + 4}" class="ax"/>'
-                     f'<text x="{x:.1f}" y="{mt + ph + 16}" class="tick" text-anchor="middle">{_fmt(x_val)}</text>')
+                     f'<text x="{x:.1f}" y="{mt + ph + 16}" class="tick" text-anchor="middle">{label}</text>')
     for c in _nice_ticks(0, top, 4):
         if c != int(c):
             continue

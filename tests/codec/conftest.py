@@ -1,5 +1,5 @@
 """Gaussians with the statistics of a fitted image (positions denser on edges, log-normal anisotropic scales,
-uniform rotations, colours of the image under them, a few outside [0, 1]), made from a shipped example."""
+spread rotations, colours of the image under them, some outside [0, 1]), made from a shipped example."""
 from __future__ import annotations
 
 import math
@@ -28,10 +28,13 @@ def realistic_gaussians(image: np.ndarray, n: int, seed: int = 0) -> Gaussians:
     pts = np.concatenate([np.stack([xs + rng.random(ni), ys + rng.random(ni)], 1),
                           rng.random((n - ni, 2)) * [w, h]]).astype(np.float32)
     s_base = math.sqrt(h * w / (math.pi * n)) / 3
-    scales = (s_base * np.exp(rng.normal(0, 0.6, (n, 2)))).astype(np.float32)
-    rot = rng.uniform(-4, 4, n).astype(np.float32)
+    # Measured on fits of real photos (CR 50, 300 steps): log-scales spread ~0.8, anisotropy ln(sx/sy) with
+    # median ~0.5, rotations spread around their start 0, colours correlated across channels.
+    log_s = np.log(s_base) + rng.normal(0, 0.8, n)[:, None] + np.abs(rng.normal(0, 0.5, n))[:, None] * [0.5, -0.5]
+    scales = np.exp(log_s).astype(np.float32)
+    rot = rng.normal(0, 0.6, n).astype(np.float32)
     px = image[np.clip(pts[:, 1].astype(int), 0, h - 1), np.clip(pts[:, 0].astype(int), 0, w - 1)]
-    colors = (px / 255.0 * 0.6 + rng.normal(0, 0.08, (n, 3))).astype(np.float32)
+    colors = (px / 255.0 * 0.6 + rng.normal(0, 0.08, (n, 1)) + rng.normal(0, 0.02, (n, 3))).astype(np.float32)
     return Gaussians(torch.from_numpy(pts), torch.from_numpy(scales), torch.from_numpy(rot), torch.from_numpy(colors))
 
 

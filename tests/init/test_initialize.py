@@ -110,3 +110,18 @@ def test_config_round_trip():
     assert InitConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError):
         InitConfig.from_dict({"nope": 1})
+
+
+def test_independent_of_thread_count(photo):
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        a = initialize(photo, 900, InitConfig(tile_size=128), seed=5)
+        numba.set_num_threads(max(2, before))
+        b = initialize(photo, 900, InitConfig(tile_size=128), seed=5)
+    finally:
+        numba.set_num_threads(before)
+    for x, y in zip(a.tensors(), b.tensors()):
+        assert torch.equal(x, y)
