@@ -18,19 +18,19 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "smartsplat_dist" / "examples" /
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    return np.asarray(Image.open(EXAMPLE).convert("RGB"))[64:128, 100:196].copy()  # 64 x 96
+    return np.asarray(Image.open(EXAMPLE).convert("RGB"))[64:192, 100:292].copy()  # 128 x 192: N >= 1000 at CR 10, where the 7 B/G budget holds
 
 
 @pytest.fixture(scope="module")
 def encoded(photo):
-    return smartsplat_dist.encode_image(photo, cr=20, steps=40, backend="cpu")
+    return smartsplat_dist.encode_image(photo, cr=10, steps=40, backend="cpu")
 
 
 def test_stats_describe_the_record(photo, encoded):
     record, stats = encoded
     assert stats["bytes"] == len(record)
-    assert stats["n_gaussians"] == smartsplat_dist.n_gaussians_for_cr(64, 96, 20)
-    assert stats["real_cr"] == pytest.approx(3 * 64 * 96 / len(record))
+    assert stats["n_gaussians"] == smartsplat_dist.n_gaussians_for_cr(128, 192, 10)
+    assert stats["real_cr"] == pytest.approx(3 * 128 * 192 / len(record))
     assert stats["real_cr"] >= stats["nominal_cr"]
     assert len(record) <= 7 * stats["n_gaussians"]
     decoded = smartsplat_dist.decode_image(record)
@@ -40,22 +40,22 @@ def test_stats_describe_the_record(photo, encoded):
 
 def test_fitting_improves_on_the_initialisation(photo, encoded):
     _, fitted = encoded
-    _, few = smartsplat_dist.encode_image(photo, cr=20, steps=0, backend="cpu")
+    _, few = smartsplat_dist.encode_image(photo, cr=10, steps=0, backend="cpu")
     assert fitted["psnr"] > few["psnr"] + 1.0
 
 
 def test_path_bytes_and_array_inputs_agree(tmp_path, photo):
     path = tmp_path / "p.png"
     Image.fromarray(photo).save(path)
-    a, _ = smartsplat_dist.encode_image(photo, cr=20, steps=3, backend="cpu")
-    b, _ = smartsplat_dist.encode_image(str(path), cr=20, steps=3, backend="cpu")
-    c, _ = smartsplat_dist.encode_image(path.read_bytes(), cr=20, steps=3, backend="cpu")
+    a, _ = smartsplat_dist.encode_image(photo, cr=10, steps=3, backend="cpu")
+    b, _ = smartsplat_dist.encode_image(str(path), cr=10, steps=3, backend="cpu")
+    c, _ = smartsplat_dist.encode_image(path.read_bytes(), cr=10, steps=3, backend="cpu")
     assert a == b == c
 
 
 def test_seed_changes_the_record(photo):
-    a, _ = smartsplat_dist.encode_image(photo, cr=20, steps=0, seed=1, backend="cpu")
-    b, _ = smartsplat_dist.encode_image(photo, cr=20, steps=0, seed=2, backend="cpu")
+    a, _ = smartsplat_dist.encode_image(photo, cr=10, steps=0, seed=1, backend="cpu")
+    b, _ = smartsplat_dist.encode_image(photo, cr=10, steps=0, seed=2, backend="cpu")
     assert a != b
 
 
@@ -74,8 +74,8 @@ def test_scale_changes_resolution_not_content(encoded):
     record, _ = encoded
     full = smartsplat_dist.decode_image(record).astype(float)
     double = smartsplat_dist.decode_image(record, scale=2.0).astype(float)
-    assert double.shape == (128, 192, 3)
-    down = double.reshape(64, 2, 96, 2, 3).mean(axis=(1, 3))
+    assert double.shape == (256, 384, 3)
+    down = double.reshape(128, 2, 192, 2, 3).mean(axis=(1, 3))
     assert np.abs(down - full).mean() < 4.0
 
 

@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", default=None, help="folder of PNG images (default: photos-768 if present, "
                                                   "else the shipped examples)")
     p.add_argument("--n-images", type=int, default=None, help="use the first N images (quick: 3)")
+    p.add_argument("--only", default=None, help="comma-separated file names to use (before --n-images)")
     p.add_argument("--cr", type=float, default=50.0, help="nominal compression ratio (default: %(default)s)")
     p.add_argument("--steps", type=int, default=None, help="fit steps (default: 1000; the quick mode too)")
     p.add_argument("--eval-every", type=int, default=50, help="evaluate every N steps (default: %(default)s)")
@@ -56,6 +57,9 @@ def _image_files(args) -> tuple[list[Path], str, str]:
         note = f"{SHARED_PHOTOS} not found: using the example photos shipped in {EXAMPLES}"
         print(note)
     files = sorted(folder.glob("*.png"))
+    if getattr(args, "only", None):
+        wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+        files = [f for f in files if f.name in wanted or f.stem in wanted]
     n = args.n_images if args.n_images is not None else (3 if args.quick else None)
     if n is not None:
         files = files[:n]

@@ -27,9 +27,11 @@ def _features_kernel(p, radius, m_out, v_out):  # pragma: no cover - compiled
     """p: [3, h + 2R, w + 2R] float32 planar tile (integer values 0..255) with halo R >= 1;
     m_out, v_out: [h, w] float32 (filled).
 
-    Per block of rows: running vertical window sums of x and x² (add the entering row, drop the leaving one),
-    horizontal window sums over them, and the 3×3 Sobel read straight from the three rows. All partial sums
-    are integers below 2^24, so float32 holds them exactly; the variance (area·Σx² − (Σx)²) is float64.
+    Per block of rows: running vertical window sums of x and x² (add the entering row, drop the leaving one)
+    and horizontal window sums over them; the separable Sobel keeps a ring of 3 rows of horizontal
+    [1, 2, 1] smooths and [−1, 0, 1] differences, so each input row is filtered once. All partial sums are
+    integers below 2^24, so float32 holds them exactly; the variance (area·Σx² − (Σx)²) is float64.
+    Unit-stride inner loops over separate arrays (they vectorise).
     """
     h, w = m_out.shape
     wp = p.shape[2]
@@ -45,15 +47,32 @@ def _features_kernel(p, radius, m_out, v_out):  # pragma: no cover - compiled
         col2 = np.zeros((3, wp), np.float32)
         hs1 = np.empty(w, np.float32)
         hs2 = np.empty(w, np.float32)
+        # ring of 3 rows of horizontal smooth (hs) and diff (hd) per channel
+        hsr = np.empty((3, 3, w), np.float32)
+        hdr = np.empty((3, 3, w), np.float32)
         macc = np.empty(w, np.float32)
         vacc = np.empty(w, np.float64)
+        gx = np.empty(w, np.float32)
+        gy = np.empty(w, np.float32)
         for c in range(3):
             for k in range(win):
                 row = p[c, y0 + k]
+                c1 = col1[c]
+                c2 = col2[c]
                 for x in range(wp):
                     v = row[x]
-                    col1[c, x] += v
-                    col2[c, x] += v * v
+                    c1[x] += v
+                    c2[x] += v * v
+            for k in range(2):
+                r = p[c, y0 + radius - 1 + k]
+                a = r[radius - 1:radius - 1 + w]
+                m_ = r[radius:radius + w]
+                z = r[radius + 1:radius + 1 + w]
+                hs = hsr[c, (y0 + k) % 3]
+                hd = hdr[c, (y0 + k) % 3]
+                for x in range(w):
+                    hs[x] = a[x] + np.float32(2.0) * m_[x] + z[x]
+                    hd[x] = z[x] - a[x]
         for y in range(y0, y1):
             if y > y0:
                 for c in range(3):
@@ -70,24 +89,32 @@ def _features_kernel(p, radius, m_out, v_out):  # pragma: no cover - compiled
             macc[:] = 0.0
             vacc[:] = 0.0
             for c in range(3):
-                r0 = p[c, yy - 1]
-                r1 = p[c, yy]
-                r2 = p[c, yy + 1]
+                # new row yy + 1 into the ring slot (y + 2) % 3
+                r = p[c, yy + 1]
+                a = r[radius - 1:radius - 1 + w]
+                m_ = r[radius:radius + w]
+                z = r[radius + 1:radius + 1 + w]
+                hsn = hsr[c, (y + 2) % 3]
+                hdn = hdr[c, (y + 2) % 3]
                 for x in range(w):
-                    xx = x + radius
-                    gx = (r0[xx + 1] - r0[xx - 1]) + np.float32(2.0) * (r1[xx + 1] - r1[xx - 1]) + (r2[xx + 1] - r2[xx - 1])
-                    gy = (r2[xx - 1] + np.float32(2.0) * r2[xx] + r2[xx + 1]) - (r0[xx - 1] + np.float32(2.0) * r0[xx] + r0[xx + 1])
-                    macc[x] += np.sqrt(gx * gx + gy * gy)
+                    hsn[x] = a[x] + np.float32(2.0) * m_[x] + z[x]
+                    hdn[x] = z[x] - a[x]
+                hs0 = hsr[c, y % 3]
+                hd0 = hdr[c, y % 3]
+                hd1 = hdr[c, (y + 1) % 3]
+                for x in range(w):
+                    gxx = hd0[x] + np.float32(2.0) * hd1[x] + hdn[x]
+                    gyy = hsn[x] - hs0[x]
+                    macc[x] += np.sqrt(gxx * gxx + gyy * gyy)
                 c1 = col1[c]
                 c2 = col2[c]
                 for x in range(w):
-                    a1 = c1[x]
-                    a2 = c2[x]
-                    for k in range(1, win):
-                        a1 += c1[x + k]
-                        a2 += c2[x + k]
-                    hs1[x] = a1
-                    hs2[x] = a2
+                    hs1[x] = c1[x]
+                    hs2[x] = c2[x]
+                for k in range(1, win):
+                    for x in range(w):
+                        hs1[x] += c1[x + k]
+                        hs2[x] += c2[x + k]
                 for x in range(w):
                     s1 = np.float64(hs1[x])
                     vacc[x] += area * np.float64(hs2[x]) - s1 * s1

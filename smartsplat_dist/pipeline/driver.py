@@ -18,6 +18,8 @@ the actor is replaced by a fresh one and the image re-queued, up to ``max_retrie
 as failed with the reason. Task retries inside Ray are off (``max_task_retries=0``) so every crash reaches this
 bookkeeping; ``max_restarts`` lets Ray bring back an actor that dies between tasks.
 A dead driver kills its actors; everything durable is in the archive, so running the same command resumes.
+Actors' own output (warnings, tracebacks of crashes) goes to Ray's logs (``/tmp/ray/session_latest/logs`` on
+each node), not to the driver's screen, which shows the progress line and one line per failure.
 """
 from __future__ import annotations
 
@@ -457,8 +459,16 @@ def decode_archive(
     for i in wanted:
         if i not in have_set:
             rows[i] = {"id": i, "status": "failed", "error": f"{i}: not in the archive"}
+    if not overwrite:  # outputs already there are skipped here, without starting any actor
+        existing = set(out.list())
+        ext = FORMATS[fmt]
+        for i in wanted:
+            if i not in rows and f"{i}.{ext}" in existing:
+                rows[i] = {"id": i, "status": "skipped", "error": None, "output": out.uri(f"{i}.{ext}")}
     todo = [i for i in wanted if i not in rows]
-    prog = Progress(len(wanted), already=0, stream=stream, enabled=progress)
+    n_skipped = sum(1 for r in rows.values() if r["status"] == "skipped")
+    prog = Progress(len(wanted), already=n_skipped, stream=stream, enabled=progress)
+    prog.failed = len(rows) - n_skipped  # asked for but not in the archive
     prog.message(f"smartsplat decode: {len(todo)} records of {arc_url(archive, storage_options)} -> {out.url} "
                  f"({fmt}, scale {scale:g})")
 

@@ -300,7 +300,8 @@ def render_page(data: ReportData, generated: str | None = None) -> str:
         histogram_svg([r.get("seconds") for r in data.rows], "encode time per image", "seconds"),
     ])
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in data.notes)
-    samples = "".join(_sample(s) for s in data.samples) or '<p class="mut">No encoded images to show yet.</p>'
+    samples = "".join(_sample(s) for s in data.samples) or (
+        '<p class="mut">No samples: none were asked for (--samples 0) or no image is encoded yet.</p>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

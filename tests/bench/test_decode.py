@@ -1,8 +1,6 @@
 """The decode benchmark: synthetic 16K-like Gaussians and a measured decode in a subprocess."""
 import math
 
-import pytest
-
 from smartsplat_dist.bench import decode
 from smartsplat_dist.model import n_gaussians_for_cr
 

@@ -18,9 +18,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "smartsplat_dist" / "examples"
 
 @pytest.fixture(scope="module")
 def small_photo(tmp_path_factory) -> Path:
-    """A 96x64 crop of a real example photo (fast to fit)."""
+    """A 192x128 crop of a real example photo: small enough to fit fast, N >= 1000 at CR 10."""
     path = tmp_path_factory.mktemp("img") / "photo.png"
-    Image.open(EXAMPLES / "Bamboo.png").convert("RGB").crop((100, 80, 196, 144)).save(path)
+    Image.open(EXAMPLES / "Bamboo.png").convert("RGB").crop((100, 80, 292, 208)).save(path)
     return path
 
 
@@ -30,12 +30,12 @@ def smartsplat(*args: str) -> subprocess.CompletedProcess:
 
 def test_encode_prints_stats_and_render_restores_size(small_photo, tmp_path, capsys):
     out = tmp_path / "photo.ssplat"
-    assert main(["encode", str(small_photo), "-o", str(out), "--cr", "20", "--steps", "30", "--quiet"]) == 0
+    assert main(["encode", str(small_photo), "-o", str(out), "--cr", "10", "--steps", "30", "--quiet"]) == 0
     stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("height", "width", "n_gaussians", "bytes", "nominal_cr", "real_cr", "psnr", "ssim",
                 "psnr_unquantized", "steps", "seconds"):
         assert key in stats, key
-    assert (stats["height"], stats["width"]) == (64, 96)
+    assert (stats["height"], stats["width"]) == (128, 192)
     assert stats["bytes"] == out.stat().st_size
     assert stats["real_cr"] >= stats["nominal_cr"]
     assert stats["steps"] == 30
@@ -44,19 +44,19 @@ def test_encode_prints_stats_and_render_restores_size(small_photo, tmp_path, cap
     png = tmp_path / "back.png"
     assert main(["render", str(out), "-o", str(png)]) == 0
     back = np.asarray(Image.open(png))
-    assert back.shape == (64, 96, 3)
+    assert back.shape == (128, 192, 3)
     half = tmp_path / "half.png"
     assert main(["render", str(out), "-o", str(half), "--scale", "0.5"]) == 0
-    assert np.asarray(Image.open(half)).shape == (32, 48, 3)
+    assert np.asarray(Image.open(half)).shape == (64, 96, 3)
     double = tmp_path / "double.png"
     assert main(["render", str(out), "-o", str(double), "--scale", "2"]) == 0
-    assert np.asarray(Image.open(double)).shape == (128, 192, 3)
+    assert np.asarray(Image.open(double)).shape == (256, 384, 3)
 
 
 def test_encode_is_deterministic(small_photo, tmp_path):
     a, b = tmp_path / "a.ssplat", tmp_path / "b.ssplat"
     for out in (a, b):
-        assert main(["encode", str(small_photo), "-o", str(out), "--cr", "20", "--steps", "10", "--quiet",
+        assert main(["encode", str(small_photo), "-o", str(out), "--cr", "10", "--steps", "10", "--quiet",
                      "--backend", "cpu"]) == 0
     assert a.read_bytes() == b.read_bytes()
 
@@ -89,7 +89,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path, small_photo):
 
 def test_damaged_record_is_refused(small_photo, tmp_path):
     out = tmp_path / "photo.ssplat"
-    assert main(["encode", str(small_photo), "-o", str(out), "--cr", "20", "--steps", "5", "--quiet"]) == 0
+    assert main(["encode", str(small_photo), "-o", str(out), "--cr", "10", "--steps", "5", "--quiet"]) == 0
     data = bytearray(out.read_bytes())
     data[len(data) // 2] ^= 0x40
     bad = tmp_path / "bad.ssplat"

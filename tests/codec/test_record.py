@@ -300,3 +300,24 @@ def test_overlong_compressed_stream_is_refused_while_bounded():
 
 def test_stream_names_cover_the_layout():
     assert len(STREAMS) == 8 and HEADER_SIZE == 60 + 8 * 9
+
+
+def test_frozen_quantizer_keeps_its_ranges_and_encodes_with_them(fitted_like):
+    from smartsplat_dist.codec import FrozenQuantizer, compute_params
+
+    g, h, w = fitted_like
+    meta = RecordMeta(h, w)
+    q = FrozenQuantizer(meta)
+    q(g)
+    frozen = q.params
+    assert frozen == compute_params(g)
+    moved = Gaussians(g.means + 0.3, g.scales * 1.5, g.rotations, g.colors * 1.2 + 0.1)  # ranges change
+    assert compute_params(moved) != frozen
+    out = q(moved).detach()
+    assert q.params == frozen
+    dec, _ = decode_record(encode_record(moved, meta, params=frozen))
+    for x, y in zip(_sorted(dec).tensors(), _sorted(out).tensors()):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
+    # values outside the frozen ranges are clamped into them
+    assert float(dec.colors.max()) <= max(frozen.color_lo) + frozen.color_span + 1e-6
+    assert float(torch.log(dec.scales).max()) <= frozen.scale_hi + 1e-5

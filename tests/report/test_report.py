@@ -1,4 +1,5 @@
 """The HTML report: content, escaping, self-containment, crops, a running archive, missing sources, --rd."""
+import html
 import json
 import re
 import shutil
@@ -33,6 +34,7 @@ def test_table_has_committed_failed_and_staged_rows(page):
 def test_manifest_text_is_escaped(page):
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
+    assert html.escape(HOSTILE, quote=True) in page
     assert page.count("<script") == 1  # only the report's own script
 
 
