@@ -12,6 +12,7 @@ import smartsplat_dist
 from smartsplat_dist import api
 from smartsplat_dist.errors import ConfigError, RecordError
 from smartsplat_dist.model import Gaussians
+from smartsplat_dist.render import render
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "smartsplat_dist" / "examples" / "Mountain.png"
 
@@ -62,7 +63,7 @@ def test_seed_changes_the_record(photo):
 def test_strip_rendering_equals_whole_render(monkeypatch, encoded):
     record, _ = encoded
     g, meta = smartsplat_dist.decode_record(record)
-    whole = smartsplat_dist.render(g, meta.height, meta.width, backend="torch")
+    whole = render(g, meta.height, meta.width, backend="torch")
     expect = (whole.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     monkeypatch.setattr(api, "STRIP_BYTES", 12 * meta.width * 16)  # 16-row strips
     strips = smartsplat_dist.decode_image(record, backend="cpu")
@@ -88,5 +89,5 @@ def test_damaged_record_raises(encoded):
 
 
 def test_empty_gaussians_render_black():
-    img = smartsplat_dist.render(Gaussians.empty(), 5, 7, backend="cpu")
+    img = render(Gaussians.empty(), 5, 7, backend="cpu")
     assert img.shape == (5, 7, 3) and float(img.abs().max()) == 0.0

@@ -184,8 +184,8 @@ class DecodeWorker:
             return {**row, "status": "skipped", "error": None, "seconds": time.perf_counter() - t0}
         try:
             record = self.archive.get(image_id)
-        except KeyError:
-            return {**row, "status": "failed", "error": f"{image_id}: not in the archive",
+        except KeyError as err:  # MissingImageError: unknown id, or an image that failed to encode
+            return {**row, "status": "failed", "error": f"{image_id}: not in the archive ({err})",
                     "seconds": time.perf_counter() - t0}
         except (RecordError, SmartsplatError) as err:
             return {**row, "status": "damaged", "error": _short(err), "seconds": time.perf_counter() - t0}
