@@ -41,6 +41,9 @@ def rd_figure_png(panels: Mapping[str, Mapping[str, Curve]], title: str | None =
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
 
     datasets = list(panels) or ["(no data)"]
     cols = [p for p in PANELS if any(p[0] in c for d in panels.values() for c in d.values())] or [PANELS[0]]
@@ -61,6 +64,8 @@ def rd_figure_png(panels: Mapping[str, Mapping[str, Curve]], title: str | None =
                 style.setdefault("linewidth", 1.4)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=codec, markersize=5, **style)
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
             ax.set_xlabel("bits per pixel")
             ax.set_ylabel(label)
             ax.set_title(dataset)

@@ -9,7 +9,7 @@ Speed: the window is separable, so each filter is two 1-D passes (1x11 then 11x1
 (shifted in-place multiply-adds on CPU, grouped conv2d elsewhere); the target's own statistics (mu_y, E[y^2])
 do not change between steps and are computed once (:class:`SSIMTarget`); and the backward pass is analytic (a
 custom autograd function: transposed filters of dS/dmu_x, dS/dE[x^2], dS/dE[xy]) instead of autograd through
-every element-wise op. Timings (768x512, one CPU thread): see ``SPEED`` below.
+every element-wise op. Timings (768x512, one CPU thread): see the SPEED comment below.
 
 Windowed training needs sums, not means: :func:`ssim_sum` returns (sum of the SSIM map, number of map pixels),
 so sums over windows that overlap by 10 px add up to the whole-image sum.
@@ -27,9 +27,11 @@ HALO = WINDOW_SIZE - 1
 C1 = 0.01 ** 2
 C2 = 0.03 ** 2
 
-#: Measured forward + backward at 768x512x3, float32, torch.set_num_threads(1), on the shared 2-core dev machine
-#: (other jobs running, so absolute numbers are noisy; the ratios held across runs).
-SPEED = "(filled in below)"
+# SPEED. Forward + backward at 768x512x3 float32, torch.set_num_threads(1), on the shared 2-core dev machine
+# (other jobs running, so absolute numbers are noisy; the ratio held): ``ssim(x, SSIMTarget(y)).backward()``
+# (analytic backward, cached target) 76 ms vs 319 ms for ``ssim_reference(x, y).backward()`` (autograd through
+# grouped conv2d) in a quieter moment, 233 vs 859 ms (min of 5) under heavier load. The CPU filter (shifted
+# in-place adds) was 21 ms vs 39 ms for grouped conv2d on a [1, 9, 512, 768] stack.
 
 _WINDOWS: dict[tuple[str, torch.dtype], torch.Tensor] = {}
 

@@ -2,8 +2,10 @@
 
 Inputs: two images of the same shape [H, W, C] (C = 3 normally), each either ``np.ndarray`` uint8 (0..255) or a
 float array / ``torch.Tensor`` in [0, 1] (multiplied by 255; values are used as given, not clamped or rounded).
-Everything is computed in float64 on the 0..255 scale, tile by tile, so a 16K image (16320 x 10880) never needs
-more than a few tiles of float64 at once (default 1024 px tiles: ~100 MB working memory, per channel).
+Everything is computed in float64 on the 0..255 scale, tile by tile and one channel at a time, so a 16K image
+(16320 x 10880) never needs more than one tile's float64 temporaries (default 1024 px tiles plus halo: ~15
+arrays of 1184^2 float64, ~170 MB) beside the caller's two images. Speed: single-threaded numpy/scipy; on the
+busy shared dev machine a 2048^2 image took 1.6 s (PSNR), 7.5 s (SSIM), 10.7 s (MS-SSIM).
 
 * PSNR: ``10 log10(255^2 / MSE)``, MSE over all pixels and channels accumulated in float64 per row strip;
   identical images give ``inf``.
