@@ -16,11 +16,11 @@ import torch
 from .codec import RecordMeta, decode_record, encode_record, fake_quantize
 from .config import EncodeConfig
 from .errors import ConfigError
-from .fit import fit, psnr, ssim
+from .fitting import fit, psnr, ssim
 from .init import initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
-from .render import render, resolve_backend
+from .raster import render, resolve_backend
 
 #: Rows per strip are chosen so one float32 strip stays under this many bytes while decoding.
 STRIP_BYTES = 64 * 2**20
@@ -116,7 +116,7 @@ def _to_uint8_strips(gaussians: Gaussians, height: int, width: int, backend: str
     strip = max(16, min(height, STRIP_BYTES // (12 * width) // 16 * 16))
     g = gaussians.detach().to("cpu")
     # Vertical reach of each Gaussian's 3.33-sigma box, to hand each strip only the Gaussians touching it.
-    from .render.footprint import bbox_half_extent
+    from .raster.footprint import bbox_half_extent
 
     reach = bbox_half_extent(g.scales, g.rotations)[:, 1] if len(g) else torch.zeros(0)
     top, bottom = g.means[:, 1] - reach, g.means[:, 1] + reach

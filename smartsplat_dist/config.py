@@ -11,7 +11,7 @@ from typing import Any
 
 from .codec import CodecConfig
 from .errors import ConfigError
-from .fit import FitConfig
+from .fitting import FitConfig
 from .init import InitConfig
 from .io.images import DEFAULT_MAX_PIXELS
 

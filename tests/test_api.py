@@ -12,7 +12,7 @@ import smartsplat_dist
 from smartsplat_dist import api
 from smartsplat_dist.errors import ConfigError, RecordError
 from smartsplat_dist.model import Gaussians
-from smartsplat_dist.render import render
+from smartsplat_dist.raster import render
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "smartsplat_dist" / "examples" / "Mountain.png"
 

@@ -228,8 +228,8 @@ class ClassicResult:
 
 
 def default_metrics() -> dict[str, Metric]:
-    """PSNR, SSIM and MS-SSIM from :mod:`smartsplat_dist.fit.metrics` (uint8 [H, W, 3] pairs)."""
-    from ..fit import metrics
+    """PSNR, SSIM and MS-SSIM from :mod:`smartsplat_dist.fitting.metrics` (uint8 [H, W, 3] pairs)."""
+    from ..fitting import metrics
 
     return {"psnr": metrics.psnr, "ssim": metrics.ssim, "ms_ssim": metrics.ms_ssim}
 

@@ -5,7 +5,7 @@ evaluate PSNR and SSIM of the decoded render (clamped, rounded to uint8) every `
 steps each init needs to reach each PSNR target and the smart/random step ratio, plus PSNR/SSIM at the last step.
 
 ``--lr-sweep``: the same with smart init only, comparing the learning-rate presets of
-``smartsplat_dist.fit.config.LR_PRESETS`` (the measurement behind FitConfig's default learning rates).
+``smartsplat_dist.fitting.config.LR_PRESETS`` (the measurement behind FitConfig's default learning rates).
 
 Images: ``/work/shared/data/photos-768`` when present (real photos), else the example photos shipped in
 ``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 3 images, CR 50, 1000 steps,
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..model import n_gaussians_for_cr
-from ..render import backend_device, get_backend, render, resolve_backend
+from ..raster import backend_device, get_backend, render, resolve_backend
 from .common import format_table, peak_rss_mb
 
 DESCRIPTION = "PSNR/SSIM vs step for smart vs random init (or learning-rate presets); steps to reach PSNR targets"
@@ -81,7 +81,7 @@ def _load(path: Path, downscale: int) -> np.ndarray:
 
 
 def _evaluate(g, image: np.ndarray, backend: str) -> tuple[float, float]:
-    from ..fit.metrics import psnr, ssim
+    from ..fitting.metrics import psnr, ssim
 
     with torch.no_grad():
         out = render(g, image.shape[0], image.shape[1], backend)
@@ -98,7 +98,7 @@ def run_curve(image: np.ndarray, g0, config, backend: str, eval_every: int) -> d
     """
     from dataclasses import replace
 
-    from ..fit import fit
+    from ..fitting import fit
 
     p0, s0 = _evaluate(g0, image, backend)
     curve: dict[str, Any] = {"steps": [0], "psnr": [p0], "ssim": [s0], "fit_seconds": [0.0]}
@@ -129,7 +129,7 @@ def steps_to_reach(curve: dict[str, Any], target: float) -> int | None:
 
 def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int = 3) -> dict[str, float]:
     """Seconds of one training step split into render (forward + backward) and SSIM (forward + backward)."""
-    from ..fit.loss import SSIMTarget, ssim_sum
+    from ..fitting.loss import SSIMTarget, ssim_sum
 
     name = resolve_backend(backend)
     device = backend_device(name)
@@ -160,8 +160,8 @@ def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int
 
 
 def run(args) -> dict[str, Any]:
-    from ..fit import FitConfig
-    from ..fit.config import LR_PRESETS
+    from ..fitting import FitConfig
+    from ..fitting.config import LR_PRESETS
     from ..init import InitConfig, initialize
 
     if args.threads:

@@ -153,7 +153,7 @@ def _coverage_study(args) -> list[dict[str, Any]]:
 
     from ..init import InitConfig, initialize
     from ..model import n_gaussians_for_cr
-    from ..render import render
+    from ..raster import render
 
     folder = Path(args.data) / "photos-768"
     paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
@@ -162,7 +162,7 @@ def _coverage_study(args) -> list[dict[str, Any]]:
         paths, images = sorted(_EXAMPLES.glob("*.png")), "shipped examples 384x256"
     paths = paths[:5] if args.quick else paths
     try:
-        from ..render import cpu_backend  # noqa: F401
+        from ..raster import cpu_backend  # noqa: F401
 
         backend = "cpu"
     except Exception:  # noqa: BLE001 - the fast backend is optional here

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..model import Gaussians, n_gaussians_for_cr
-from ..render import get_backend, render
-from ..render.footprint import bbox_half_extent
+from ..raster import get_backend, render
+from ..raster.footprint import bbox_half_extent
 from .common import format_table, peak_rss_mb
 
 DESCRIPTION = ("render backends side by side: forward/backward seconds per size and N, ratio vs the torch "

@@ -44,7 +44,7 @@ def _images(folder: Path | str, limit: int | None) -> list[Path]:
 
 
 def _render_u8(g: Gaussians, h: int, w: int, backend: str) -> np.ndarray:
-    from ..render import render
+    from ..raster import render
 
     with torch.no_grad():
         img = render(g, h, w, backend=backend)
@@ -68,7 +68,7 @@ def measure_quantization_loss(
         one dict per image: name, H, W, n, bytes, bytes_per_gaussian, real_cr, psnr_fit, psnr_quantized,
         loss_db, and with QAT: psnr_qat_quantized, psnr_control (same extra steps, unquantised), loss_qat_db.
     """
-    from ..fit import FitConfig, fit, psnr
+    from ..fitting import FitConfig, fit, psnr
     from ..init import initialize
     from ..io.images import load_image
 

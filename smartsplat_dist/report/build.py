@@ -112,7 +112,7 @@ def make_sample(archive, row: dict[str, Any], *, source_root: str | None, common
                 storage_options: dict[str, Any] | None, backend: str, max_pixels: int | None) -> Sample:
     """Crop the most detailed 256x256 window of the original and the same window of the decoded image."""
     from ..api import decode_image
-    from ..fit.metrics import psnr
+    from ..fitting.metrics import psnr
     from .crops import decode_window, detail_window, png_data_uri
 
     sample = Sample(row=row)

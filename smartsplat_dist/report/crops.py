@@ -55,8 +55,8 @@ def decode_window(record: bytes, x0: int, y0: int, w: int, h: int, backend: str 
 
     from ..codec import decode_record
     from ..model import Gaussians
-    from ..render import render, resolve_backend
-    from ..render.footprint import bbox_half_extent
+    from ..raster import render, resolve_backend
+    from ..raster.footprint import bbox_half_extent
 
     backend = resolve_backend(backend)
     g, _meta = decode_record(record)

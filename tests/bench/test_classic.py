@@ -6,7 +6,7 @@ from smartsplat_dist.bench import classic
 from smartsplat_dist.io.images import load_image
 
 
-def _psnr(a, b):  # local fallback metric (the real ones live in smartsplat_dist.fit.metrics)
+def _psnr(a, b):  # local fallback metric (the real ones live in smartsplat_dist.fitting.metrics)
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 

@@ -15,7 +15,7 @@ from smartsplat_dist.codec import (
 from smartsplat_dist.codec.record import HEADER_SIZE, STREAMS
 from smartsplat_dist.errors import ConfigError, RecordError
 from smartsplat_dist.model import Gaussians
-from smartsplat_dist.render.footprint import conics
+from smartsplat_dist.raster.footprint import conics
 
 from .conftest import realistic_gaussians
 

@@ -6,9 +6,9 @@ import threading
 import pytest
 import torch
 
-from smartsplat_dist.render.cpu_backend import STRIP, render_cpu
-from smartsplat_dist.render.torch_backend import render_torch
-from tests.render.render_helpers import assert_close_rel, grads, random_gaussians
+from smartsplat_dist.raster.cpu_backend import STRIP, render_cpu
+from smartsplat_dist.raster.torch_backend import render_torch
+from tests.raster.render_helpers import assert_close_rel, grads, random_gaussians
 
 
 @pytest.mark.parametrize("n,h,w,seed", [(300, 45, 70, 0), (60, 16, 16, 1), (40, 1, 1, 2), (150, 3 * STRIP + 5, 23, 3)])

@@ -6,10 +6,10 @@ import torch
 
 from smartsplat_dist.errors import ConfigError
 from smartsplat_dist.model import Gaussians
-from smartsplat_dist.render import get_backend, render, resolve_backend
-from smartsplat_dist.render.cpu_backend import render_cpu
-from smartsplat_dist.render.torch_backend import render_torch
-from tests.render.render_helpers import random_gaussians
+from smartsplat_dist.raster import get_backend, render, resolve_backend
+from smartsplat_dist.raster.cpu_backend import render_cpu
+from smartsplat_dist.raster.torch_backend import render_torch
+from tests.raster.render_helpers import random_gaussians
 
 
 def test_auto_and_named_backends_agree():

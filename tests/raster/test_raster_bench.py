@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from smartsplat_dist.bench import raster
-from smartsplat_dist.render import render
+from smartsplat_dist.raster import render
 
 
 def test_decode_in_strips_equals_whole_frame():

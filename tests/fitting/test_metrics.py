@@ -9,8 +9,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from smartsplat_dist.errors import ImageError
-from smartsplat_dist.fit import ms_ssim, psnr, ssim
-from smartsplat_dist.fit.metrics import MS_SSIM_WEIGHTS, ms_ssim_scales
+from smartsplat_dist.fitting import ms_ssim, psnr, ssim
+from smartsplat_dist.fitting.metrics import MS_SSIM_WEIGHTS, ms_ssim_scales
 
 
 def _pair(h, w, noise=25, seed=0):

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from smartsplat_dist.errors import ConfigError, ImageError
-from smartsplat_dist.fit import FitConfig, fit, psnr
-from smartsplat_dist.fit.config import LR_PRESETS
-from smartsplat_dist.fit.loss import ssim as train_ssim
-from smartsplat_dist.fit.optimize import loss_and_grad, loss_windows, windows
+from smartsplat_dist.fitting import FitConfig, fit, psnr
+from smartsplat_dist.fitting.config import LR_PRESETS
+from smartsplat_dist.fitting.loss import ssim as train_ssim
+from smartsplat_dist.fitting.optimize import loss_and_grad, loss_windows, windows
 from smartsplat_dist.model import Gaussians
-from smartsplat_dist.render import get_backend, render
+from smartsplat_dist.raster import get_backend, render
 
 RENDER = get_backend("torch")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smartsplat_dist.render import binning
-from smartsplat_dist.render.footprint import bbox_half_extent
+from smartsplat_dist.raster import binning
+from smartsplat_dist.raster.footprint import bbox_half_extent
 
 _impl = pytest.importorskip("gsplat.cuda._torch_impl")
 

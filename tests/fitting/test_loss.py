@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from smartsplat_dist.fit import ssim as metric_ssim
-from smartsplat_dist.fit.loss import SSIMTarget, ssim, ssim_reference, ssim_sum
+from smartsplat_dist.fitting import ssim as metric_ssim
+from smartsplat_dist.fitting.loss import SSIMTarget, ssim, ssim_reference, ssim_sum
 
 
 def _images(h=29, w=41, dtype=torch.float64, seed=0):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from smartsplat_dist.model import SIGMA_MAX
-from smartsplat_dist.render import torch_backend
-from smartsplat_dist.render.torch_backend import render_torch
-from tests.render.render_helpers import dense_render, random_gaussians
+from smartsplat_dist.raster import torch_backend
+from smartsplat_dist.raster.torch_backend import render_torch
+from tests.raster.render_helpers import dense_render, random_gaussians
 
 
 @pytest.mark.parametrize("hw", [(45, 70), (16, 16), (1, 1), (33, 5)])

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ConfigError, ImageError, SmartsplatError
 from ..model import Gaussians
-from ..render import backend_device, get_backend, resolve_backend
+from ..raster import backend_device, get_backend, resolve_backend
 from .config import FitConfig
 from .loss import HALO, WINDOW_SIZE, SSIMTarget, ssim_sum
 

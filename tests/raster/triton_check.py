@@ -1,4 +1,4 @@
-"""Run as ``TRITON_INTERPRET=1 python -m tests.render.triton_check``: the Triton kernels of the cuda backend on
+"""Run as ``TRITON_INTERPRET=1 python -m tests.raster.triton_check``: the Triton kernels of the cuda backend on
 CPU (interpreter) against the torch reference. Exits non-zero with a message on the first mismatch.
 
 A separate process because TRITON_INTERPRET must be set before triton is imported.
@@ -16,9 +16,9 @@ def main() -> int:
         print("set TRITON_INTERPRET=1", file=sys.stderr)
         return 2
     from smartsplat_dist.errors import ConfigError
-    from smartsplat_dist.render import cuda_backend
-    from smartsplat_dist.render.torch_backend import render_torch
-    from tests.render.render_helpers import assert_close_rel, grads, random_gaussians
+    from smartsplat_dist.raster import cuda_backend
+    from smartsplat_dist.raster.torch_backend import render_torch
+    from tests.raster.render_helpers import assert_close_rel, grads, random_gaussians
 
     cases = [(50, 37, 40, 0, 0), (30, 16, 16, 1, 0), (25, 21, 35, 2, 25)]
     for n, h, w, seed, n_thin in cases:
@@ -40,7 +40,7 @@ def main() -> int:
     p = random_gaussians(n, h, w, seed=3, border=8.0)
     go = torch.randn(h, w, 3, generator=torch.Generator().manual_seed(3))
     ref, ref_g = grads(render_torch, p, h, w, go)
-    from smartsplat_dist.render import binning
+    from smartsplat_dist.raster import binning
 
     radii = binning.tile_radii(p[1], p[2])
     total = binning.count_intersections(p[0][None], radii[None], 16, 3, 3)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from smartsplat_dist.errors import ConfigError
-from smartsplat_dist.render import cuda_backend
+from smartsplat_dist.raster import cuda_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_triton_kernels_match_reference_in_interpreter():
     pytest.importorskip("triton")
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, "-m", "tests.render.triton_check"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "tests.raster.triton_check"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "all cases match" in proc.stdout

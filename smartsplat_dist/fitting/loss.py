@@ -1,6 +1,6 @@
 """The training loss pieces: a fast differentiable SSIM (float32 torch, any device).
 
-Same definition as the metric :func:`smartsplat_dist.fit.metrics.ssim`: 11x11 Gaussian window (sigma 1.5),
+Same definition as the metric :func:`smartsplat_dist.fitting.metrics.ssim`: 11x11 Gaussian window (sigma 1.5),
 C1 = (0.01 L)^2, C2 = (0.03 L)^2 with L = 1 (images in [0, 1]), **'valid' convention** — the SSIM map is only
 evaluated where the whole window lies inside the image, so an H x W image gives an (H-10) x (W-10) map, and the
 value is the mean of that map over pixels and channels.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from smartsplat_dist.model import SIGMA_MAX
-from smartsplat_dist.render.footprint import conics
+from smartsplat_dist.raster.footprint import conics
 
 
 def random_gaussians(n: int, height: int, width: int, seed: int = 0, border: float = 12.0, n_thin: int = 0,

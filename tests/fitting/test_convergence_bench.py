@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from smartsplat_dist.bench import convergence
-from smartsplat_dist.fit import FitConfig
+from smartsplat_dist.fitting import FitConfig
 
 from .test_fit import _gaussians, _image
 
