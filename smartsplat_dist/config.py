@@ -5,7 +5,6 @@ float32 rounding), so an archive begun on a GPU cluster can be resumed on CPU no
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +13,11 @@ from .errors import ConfigError
 from .fitting import FitConfig
 from .init import InitConfig
 from .io.images import DEFAULT_MAX_PIXELS
+from .settings import Settings
 
 
 @dataclass(frozen=True)
-class EncodeConfig:
+class EncodeConfig(Settings):
     """Everything that decides the bytes of a record (with the image and the seed).
 
     Attributes:
@@ -39,28 +39,9 @@ class EncodeConfig:
         if self.max_pixels <= 0:
             raise ConfigError(f"max_pixels must be > 0, got {self.max_pixels}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EncodeConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error (a config from a newer version)."""
         subs = {"init": InitConfig, "fit": FitConfig, "codec": CodecConfig}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown encode settings: {', '.join(sorted(unknown))}")
-        kwargs: dict[str, Any] = {}
-        for key, value in d.items():
-            if key in subs:
-                sub_known = {f.name for f in dataclasses.fields(subs[key])}
-                bad = set(value) - sub_known
-                if bad:
-                    raise ConfigError(f"unknown {key} settings: {', '.join(sorted(bad))}")
-                kwargs[key] = subs[key](**value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
-
-    def replace(self, **changes: Any) -> "EncodeConfig":
-        return dataclasses.replace(self, **changes)
+        d = {k: (subs[k].from_dict(v) if k in subs else v) for k, v in d.items()}
+        return super().from_dict(d)

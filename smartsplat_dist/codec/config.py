@@ -1,10 +1,10 @@
 """Settings of the record codec (DESIGN §5). Byte layout: ``codec/FORMAT.md``."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..settings import Settings
 
 #: Hard cap on Gaussians in one record (16K at CR >= 2.4); the decoder refuses more before allocating.
 MAX_GAUSSIANS = 1 << 25
@@ -13,7 +13,7 @@ MAX_SIDE = 1 << 20
 
 
 @dataclass(frozen=True)
-class CodecConfig:
+class CodecConfig(Settings):
     """How Gaussians are quantised and entropy coded.
 
     Attributes:
@@ -48,12 +48,3 @@ class CodecConfig:
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ConfigError(f"CodecConfig.{name} must be an integer in {lo}..{hi}, got {value!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CodecConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown CodecConfig settings: {', '.join(sorted(unknown))}")
-        return cls(**data)

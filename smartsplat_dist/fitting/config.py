@@ -33,10 +33,11 @@ presets are defined in these units. Longer runs (thousands of steps) were not me
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..settings import Settings
 
 MEANS_LR_UNITS = ("pixel", "normalized")
 
@@ -55,7 +56,7 @@ LR_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class FitConfig:
+class FitConfig(Settings):
     """How the Gaussians are fitted to an image.
 
     Attributes:
@@ -108,15 +109,6 @@ class FitConfig:
                 raise ConfigError(f"fit {name} must be a finite number {'>' if name == 'adam_eps' else '>='} 0, "
                                   f"got {value!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FitConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown fit settings: {', '.join(sorted(unknown))}")
-        return cls(**data)
 
     def with_preset(self, name: str) -> "FitConfig":
         """This config with the learning rates of ``LR_PRESETS[name]``."""

@@ -1,17 +1,17 @@
 """Settings of the Gaussian initialisation (DESIGN §3, seed "Adaptive Step-Size tiled Variational Sampling")."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..settings import Settings
 
 METHODS = ("smart", "random")
 COLOR_NORMALIZATIONS = ("coverage", "none")
 
 
 @dataclass(frozen=True)
-class InitConfig:
+class InitConfig(Settings):
     """How the initial Gaussians are placed, sized and coloured.
 
     Attributes:
@@ -85,12 +85,3 @@ class InitConfig:
         if not isinstance(self.knn_includes_self, bool):
             raise ConfigError(f"init knn_includes_self must be a bool, got {self.knn_includes_self!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "InitConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown init settings: {', '.join(sorted(unknown))}")
-        return cls(**data)
