@@ -84,7 +84,7 @@ class FitConfig(Settings):
     lr_rotations: float = 1e-3
     lr_colors: float = 5e-3
     log_every: int = 100
-    tile_size: int = 0
+    tile_size: int = 4096  # images up to 4096 px render whole; a 16K image fits in 4096 px windows
     qat_steps: int = 0
     adam_eps: float = 1e-8
 
