@@ -27,5 +27,5 @@ else
 fi
 # torch first and on its own, so that nothing below pulls a different build in.
 .venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" "$torch_spec"
-"${pip[@]}" -e ".${extras:+[$extras]}"
+"${pip[@]}" -c infra/constraints.txt -e ".${extras:+[$extras]}"
 echo "setup: ready: $(.venv/bin/python -c 'import torch, smartsplat_dist; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')" >&2
