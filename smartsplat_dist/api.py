@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .codec import RecordMeta, decode_record, encode_record, fake_quantize
+from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize
 from .config import EncodeConfig
 from .errors import ConfigError
 from .fitting import fit, psnr, ssim
@@ -85,7 +85,7 @@ def encode_image(
     fitted, fit_stats = fit(gaussians, pixels, config.fit, backend=backend, progress=progress, quantizer=quantizer)
     t_fit = time.perf_counter()
 
-    record = encode_record(fitted.to("cpu"), meta, config.codec)
+    record, codec = _encode_within_budget(fitted.to("cpu"), meta, config.codec, budget=int(3 * height * width // config.cr))
     decoded = decode_image(record, backend=backend)
     unquantized = _to_uint8_strips(fitted, height, width, backend)
     seconds = time.perf_counter() - t0
@@ -105,9 +105,36 @@ def encode_image(
         "init_seconds": t_init - t0,
         "fit_seconds": t_fit - t_init,
         "backend": backend,
+        "codec": codec.to_dict(),
         "conversions": list(conversions),
     }
     return record, stats
+
+
+#: Coarser quantisations tried in turn when a record is over its byte budget (each step costs little PSNR).
+_COARSER_STEPS = (
+    {"rotation_bits": 6},
+    {"color_bits": 7},
+    {"scale_bits": 7},
+    {"mean_frac_bits": 2},
+    {"color_bits": 6},
+    {"rotation_bits": 5, "scale_bits": 6},
+)
+
+
+def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int) -> tuple[bytes, CodecConfig]:
+    """Encode; while the record is over ``budget`` bytes (real CR below nominal), re-encode with coarser bit
+    depths (the record stores the depths it used). Small images, where the ~230 header bytes weigh most, need it.
+    Returns the first record within budget, else the smallest one, and the codec settings it used."""
+    record, used, trial = encode_record(g, meta, codec), codec, codec
+    for step in _COARSER_STEPS:
+        if len(record) <= budget:
+            break
+        trial = trial.replace(**{k: min(v, getattr(trial, k)) for k, v in step.items()})
+        candidate = encode_record(g, meta, trial)
+        if len(candidate) < len(record):
+            record, used = candidate, trial
+    return record, used
 
 
 def _to_uint8_strips(gaussians: Gaussians, height: int, width: int, backend: str) -> np.ndarray:

@@ -91,3 +91,14 @@ def test_damaged_record_raises(encoded):
 def test_empty_gaussians_render_black():
     img = render(Gaussians.empty(), 5, 7, backend="cpu")
     assert img.shape == (5, 7, 3) and float(img.abs().max()) == 0.0
+
+
+def test_small_images_are_brought_within_the_byte_budget():
+    """96x64 at CR 20: N = 131, where the fixed header weighs most; coarser bit depths bring it under budget."""
+    photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))[100:164, 100:196].copy()
+    record, stats = smartsplat_dist.encode_image(photo, cr=20, steps=5, backend="cpu")
+    assert len(record) <= 3 * 64 * 96 // 20
+    assert stats["real_cr"] >= stats["nominal_cr"]
+    assert stats["codec"] != smartsplat_dist.CodecConfig().to_dict()  # it did have to coarsen
+    g, meta = smartsplat_dist.decode_record(record)
+    assert len(g) == stats["n_gaussians"] and meta.codec.to_dict() == stats["codec"]
