@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
 from ..archive.layout import image_ids_for, plan_shards
-from ..archive.writer import ArchiveWriter
+from ..archive.writer import ArchiveWriter, StagingError
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
 from ..io.storage import Folder
 from . import faults
@@ -345,18 +345,35 @@ def compress_dataset(
     remaining = {k: sum(1 for i in members if i not in rows) for k, members in enumerate(shards)
                  if k not in markers}
 
+    queue = deque((i, source_of[i]) for i in todo)
+    refits: dict[str, int] = {}
+
     def commit(k: int) -> None:
         tc = time.perf_counter()
-        marker = writer.commit_shard(k, shards[k])
+        try:
+            marker = writer.commit_shard(k, shards[k])
+        except StagingError as err:
+            # A staged record that disagrees with its row (two attempts at one image interleaved) or went
+            # missing: forget those images and fit them again, a bounded number of times.
+            commit_seconds[0] += time.perf_counter() - tc
+            for image_id in err.image_ids:
+                writer.unstage(image_id)
+                rows.pop(image_id, None)
+                remaining[k] += 1
+            for image_id in err.image_ids:
+                refits[image_id] = refits.get(image_id, 0) + 1
+                if refits[image_id] > max_retries:
+                    finished(image_id, writer.stage_failure(
+                        image_id, {"source": source_of[image_id], "error": f"staging kept failing: {err}"}))
+                else:
+                    prog.message(f"  refit {image_id}: {err}")
+                    queue.append((image_id, source_of[image_id]))
+            return
         commit_seconds[0] += time.perf_counter() - tc
         for r in marker["rows"]:
             rows[r["id"]] = r
         n_commits[0] += 1
         faults.after_commit(n_commits[0], folder.url)
-
-    for k in sorted(remaining):
-        if remaining[k] == 0:
-            commit(k)
 
     def finished(image_id: str, row: dict[str, Any]) -> None:
         rows[image_id] = row
@@ -369,16 +386,19 @@ def compress_dataset(
         if remaining[k] == 0:
             commit(k)
 
+    for k in sorted(remaining):
+        if remaining[k] == 0:
+            commit(k)
+
     pool = None
     started = False
     try:
-        if todo:
+        if queue:
             started = connect(address, num_cpus=num_cpus)
-            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker)
+            plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker)
             prog.message(f"  {plan.workers} actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU, "
                          f"{plan.threads} thread(s); Ray {ray.__version__}")
             pool = _Pool(CompressWorker, (folder.url, storage_options, enc, backend, plan.threads), plan, "compress")
-            queue = deque((i, source_of[i]) for i in todo)
             _run_queue(
                 pool, queue, max_retries,
                 on_done=lambda a, row: finished(a[0], row),

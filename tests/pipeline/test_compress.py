@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smartsplat_dist.archive import archive_status, open_archive, verify_archive
+from smartsplat_dist.archive import archive_status, open_archive, stage, verify_archive
 from smartsplat_dist.archive.layout import MANIFEST
 from smartsplat_dist.cli import main
 from smartsplat_dist.errors import EXIT_DAMAGED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, ArchiveError
@@ -262,3 +262,31 @@ def test_damaged_archive_verify_names_it_and_decode_skips_it(local_archive, tmp_
     assert why["img0"].startswith("damaged") and why["img1"].startswith("damaged")
     assert "not in the archive" in why["img2"]
     assert [p.name for p in out.iterdir()] == ["img3.png"]
+
+
+def test_staged_record_disagreeing_with_its_row_is_refitted(ray_local, tmp_path):
+    """A staged record whose bytes no longer match its row (two attempts at one image interleaved) is not
+    committed: the image is unstaged, fitted again, and the run completes with a verified archive."""
+    src = tmp_path / "src"
+    write_tiny_photos(src, 2)
+    arch = tmp_path / "archive"
+    first = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2,
+                             address=ray_local, progress=False)
+    assert first.exit_code == EXIT_OK
+    # Re-create the staged state of a run that died before its commit, with a record that disagrees.
+    folder = Folder(str(arch))
+    archive = open_archive(str(arch))
+    records = {i: (archive.get(i), archive.row(i)) for i in ("img0", "img1")}
+    for name in folder.list("shards"):
+        folder.delete(name)
+    folder.delete(MANIFEST)
+    for image_id, (record, row) in records.items():
+        stage(folder, image_id, record, row)
+    bad = records["img0"][0]
+    folder.write_bytes("staging/img0.rec", bad[:-1] + bytes([bad[-1] ^ 1]))
+
+    again = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2,
+                             address=ray_local, progress=False)
+    assert again.exit_code == EXIT_OK and again.ok == 2
+    assert verify_archive(str(arch)).ok
+    assert sorted(open_archive(str(arch)).ids()) == ["img0", "img1"]
