@@ -64,3 +64,10 @@ def write_result(path: str | os.PathLike, name: str, description: str, payload: 
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **payload}
     out.write_text(json.dumps(doc, indent=2, default=float) + "\n")
     return out
+
+
+#: The benchmark photographs, where a checkout has them: ``../shared/data`` beside the repository
+#: (photos-768/, photos-2k/), or the folder named by SMARTSPLAT_BENCH_DATA. Benchmarks fall back to the
+#: example photos shipped in the package when it is absent, and say so.
+SHARED_DATA = Path(os.environ.get("SMARTSPLAT_BENCH_DATA")
+                   or Path(__file__).resolve().parents[2].parent / "shared" / "data")

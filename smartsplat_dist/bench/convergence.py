@@ -7,9 +7,9 @@ steps each init needs to reach each PSNR target and the smart/random step ratio,
 ``--lr-sweep``: the same with smart init only, comparing the learning-rate presets of
 ``smartsplat_dist.fitting.config.LR_PRESETS`` (the measurement behind FitConfig's default learning rates).
 
-Images: ``/work/shared/data/photos-768`` when present (real photos), else the example photos shipped in
-``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 3 images, CR 50, 1000 steps,
-every 50 (6 x 1000 steps: ~20 min at ~0.2 s/step with --threads 1 on a quiet 2-core machine, about an hour
+Images: ``../shared/data/photos-768`` (``bench.common.SHARED_DATA``) when present (real photos), else the example photos shipped in
+``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 2 images, CR 50, 400 steps,
+every 50 (4 x 400 steps: ~5 min at ~0.2 s/step with --threads 1 on a quiet 2-core machine, more
 when it is shared). Full: all images of the folder. ``--step-cost`` also times one step split into render and
 L1 + SSIM. The "steps to reach" figures have the resolution of ``--eval-every``.
 """
@@ -25,21 +25,21 @@ import torch
 
 from ..model import n_gaussians_for_cr
 from ..raster import backend_device, get_backend, render, resolve_backend
-from .common import format_table, peak_rss_mb
+from .common import SHARED_DATA, format_table, peak_rss_mb
 
 DESCRIPTION = "PSNR/SSIM vs step for smart vs random init (or learning-rate presets); steps to reach PSNR targets"
 
-SHARED_PHOTOS = Path("/work/shared/data/photos-768")
+SHARED_PHOTOS = SHARED_DATA / "photos-768"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", default=None, help="folder of PNG images (default: photos-768 if present, "
                                                   "else the shipped examples)")
-    p.add_argument("--n-images", type=int, default=None, help="use the first N images (quick: 3)")
+    p.add_argument("--n-images", type=int, default=None, help="use the first N images (quick: 2)")
     p.add_argument("--only", default=None, help="comma-separated file names to use (before --n-images)")
     p.add_argument("--cr", type=float, default=50.0, help="nominal compression ratio (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=None, help="fit steps (default: 1000; the quick mode too)")
+    p.add_argument("--steps", type=int, default=None, help="fit steps (default: 1000; quick: 400)")
     p.add_argument("--eval-every", type=int, default=50, help="evaluate every N steps (default: %(default)s)")
     p.add_argument("--targets", default="26,28,30,32,34", help="PSNR targets in dB, comma separated")
     p.add_argument("--backend", default="auto", help="render backend (default: %(default)s)")
@@ -62,7 +62,7 @@ def _image_files(args) -> tuple[list[Path], str, str]:
     if getattr(args, "only", None):
         wanted = {name.strip() for name in args.only.split(",") if name.strip()}
         files = [f for f in files if f.name in wanted or f.stem in wanted]
-    n = args.n_images if args.n_images is not None else (3 if args.quick else None)
+    n = args.n_images if args.n_images is not None else (2 if args.quick else None)
     if n is not None:
         files = files[:n]
     if not files:
@@ -167,7 +167,7 @@ def run(args) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     files, folder, note = _image_files(args)
-    steps = args.steps if args.steps is not None else 1000
+    steps = args.steps if args.steps is not None else (400 if args.quick else 1000)
     targets = [float(t) for t in args.targets.split(",") if t.strip()]
     backend = resolve_backend(args.backend)
     base = FitConfig(steps=steps)

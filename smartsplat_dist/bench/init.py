@@ -5,7 +5,7 @@ memory is per case: the child loads the image, warms the compiled kernels up on 
 resident memory (``rss_before``), initialises, and reports ``ru_maxrss`` of itself. "extra" = peak − the
 resident memory before initialising (the input image, Python, torch, numpy already counted in ``rss_before``).
 
-Images: 2K cases are photos-2k PNGs from ``--data`` (default /work/shared/data) when present, else the shipped
+Images: 2K cases are photos-2k PNGs from ``--data`` (default ../shared/data) when present, else the shipped
 examples upsampled 5× (reported as such). A DIV16K-like image is an 8× Lanczos upsample of a photos-2k image
 (flowers.png: 2040×1355 → 16320×10840), built once in a child and cached as .npy under ``--cache-dir``.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import format_table
+from .common import SHARED_DATA, format_table
 
 DESCRIPTION = ("initialisation time and peak memory, 2K photos to DIV16K-like (8x Lanczos upsample), CR 50-500; "
                "initial PSNR with/without colour coverage normalisation")
@@ -37,7 +37,7 @@ _16K_SOURCE = "flowers.png"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", default="/work/shared/data", help="folder with photos-2k/ and photos-768/")
+    parser.add_argument("--data", default=str(SHARED_DATA), help="folder with photos-2k/ and photos-768/")
     parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "smartsplat-bench-init"),
                         help="where the DIV16K-like .npy is cached (default: %(default)s)")
     parser.add_argument("--method", default="smart", choices=("smart", "random"))

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import format_table
+from .common import SHARED_DATA, format_table
 
 DESCRIPTION = "pipeline: end-to-end images/hour with 1 and 2 Ray workers, per-image overhead outside the fit"
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos-768"
+_SHARED = SHARED_DATA / "photos-768"
 _EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

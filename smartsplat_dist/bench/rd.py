@@ -26,7 +26,7 @@ import numpy as np
 
 from . import classic
 from .bdrate import bd_quality, bd_rate
-from .common import format_table, machine
+from .common import SHARED_DATA, format_table, machine
 
 DESCRIPTION = ("rate-distortion on real photographs against JPEG, WebP, AVIF, JPEG 2000 and JPEG XL at matched "
                "file size (PSNR, SSIM, MS-SSIM, bpp, encode/decode time, BD-rate, RD plot)")
@@ -37,8 +37,6 @@ QUICK_CRS = (50, 100, 200)
 QUICK_IMAGES = 2
 QUICK_STEPS = 200
 FULL_STEPS = 1000
-_REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = _REPO.parent / "shared" / "data"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 

@@ -1,8 +1,8 @@
 """Measurements of the codec on real photos: record size and the PSNR the quantiser costs.
 
-Run (reads /work/shared/data or any folder of images; prints a table and returns the rows)::
+Run (reads ../shared/data or any folder of images; prints a table and returns the rows)::
 
-    .venv/bin/python -m smartsplat_dist.codec.measure --images /work/shared/data/photos-768 --limit 3 \
+    .venv/bin/python -m smartsplat_dist.codec.measure --images ../shared/data/photos-768 --limit 3 \
         --cr 50 --steps 300 --qat-steps 60
 
 * ``measure_quantization_loss``: per image, smart init -> fit (``steps``) -> PSNR of the unquantised render
@@ -30,12 +30,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..bench.common import SHARED_DATA
 from ..model import Gaussians, n_gaussians_for_cr
 from .config import CodecConfig
 from .quantize import fake_quantize
 from .record import RecordMeta, decode_record, encode_record
 
-DEFAULT_IMAGES = Path("/work/shared/data/photos-768")
+DEFAULT_IMAGES = SHARED_DATA / "photos-768"
 
 
 def _images(folder: Path | str, limit: int | None) -> list[Path]:
@@ -59,7 +60,7 @@ def measure_quantization_loss(
     """PSNR of fitted Gaussians before / after the record's quantisation, with and without a QAT fine-tune.
 
     Args:
-        images: image paths (default: the first 3 of /work/shared/data/photos-768).
+        images: image paths (default: the first 3 of ../shared/data/photos-768).
         cr: nominal compression ratio (sets N = floor(3 H W / (7 CR))).
         steps: fit steps before quantising; qat_steps: extra steps with ``fake_quantize`` in the loop (0: skip).
         qat_lr_scale: the fine-tune (and its unquantised control) runs at the default learning rates times this

@@ -28,4 +28,4 @@ def test_arguments_and_example_fallback(tmp_path, monkeypatch):
     monkeypatch.setattr(convergence, "SHARED_PHOTOS", tmp_path / "absent")
     args = p.parse_args(["--quick"])
     files, folder, note = convergence._image_files(args)
-    assert len(files) == 3 and folder == str(convergence.EXAMPLES) and "not found" in note
+    assert len(files) == 2 and folder == str(convergence.EXAMPLES) and "not found" in note
