@@ -5,20 +5,7 @@ import dataclasses
 import json
 
 from ..errors import ConfigError
-
-
-def storage_options_arg(text: str | None) -> dict | None:
-    """``--storage-options`` JSON (an object) → dict; ConfigError otherwise."""
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"--storage-options is not valid JSON ({err})") from None
-    if not isinstance(value, dict):
-        raise ConfigError("--storage-options must be a JSON object, e.g. "
-                          "'{\"client_kwargs\": {\"endpoint_url\": \"http://127.0.0.1:9000\"}}'")
-    return value
+from ..io.storage import parse_storage_options
 
 
 def add_cluster_arguments(p) -> None:
@@ -80,7 +67,7 @@ def run(args) -> int:
     result = compress_dataset(
         args.src, args.dst, encode_config(args), workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         cpus_per_worker=args.cpus_per_worker, images_per_shard=args.images_per_shard, address=args.address,
-        storage_options=storage_options_arg(args.storage_options), max_retries=args.max_retries,
+        storage_options=parse_storage_options(args.storage_options), max_retries=args.max_retries,
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from ..errors import ConfigError
-from .compress import add_cluster_arguments, storage_options_arg
+from ..io.storage import parse_storage_options
+from .compress import add_cluster_arguments
 
 
 def register(sub) -> None:
@@ -32,7 +33,7 @@ def run(args) -> int:
     result = decode_archive(
         args.archive, args.dst, ids=args.ids, fmt=args.fmt, scale=args.scale, workers=args.workers,
         gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker, address=args.address,
-        storage_options=storage_options_arg(args.storage_options), overwrite=args.overwrite,
+        storage_options=parse_storage_options(args.storage_options), overwrite=args.overwrite,
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:

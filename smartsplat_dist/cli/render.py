@@ -1,7 +1,6 @@
 """``smartsplat render IN.ssplat -o OUT.png [--scale S]``: decode a record and render it at any scale."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from ..errors import SmartsplatError

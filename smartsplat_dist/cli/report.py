@@ -1,10 +1,10 @@
 """``smartsplat report ARCHIVE -o report.html``: one self-contained HTML page about an archive."""
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import ConfigError
+from ..io.storage import parse_storage_options
 
 
 def register(sub) -> None:
@@ -31,14 +31,7 @@ def run(args) -> int:
 
     if args.samples < 0:
         raise ConfigError(f"--samples must be >= 0, got {args.samples}")
-    options = None
-    if args.storage_options:
-        try:
-            options = json.loads(args.storage_options)
-        except ValueError as err:
-            raise ConfigError(f"--storage-options is not JSON: {err}") from None
-        if not isinstance(options, dict):
-            raise ConfigError("--storage-options must be a JSON object")
+    options = parse_storage_options(args.storage_options)
     path = write_report(args.archive, args.output, rd_path=args.rd, samples=args.samples,
                         source_root=args.source_root, storage_options=options, backend=args.backend,
                         log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -52,8 +52,6 @@ def _features_kernel(p, radius, m_out, v_out):  # pragma: no cover - compiled
         hdr = np.empty((3, 3, w), np.float32)
         macc = np.empty(w, np.float32)
         vacc = np.empty(w, np.float64)
-        gx = np.empty(w, np.float32)
-        gy = np.empty(w, np.float32)
         for c in range(3):
             for k in range(win):
                 row = p[c, y0 + k]

@@ -142,7 +142,7 @@ def test_cli_report(small_archive, tmp_path, capsys):
     from smartsplat_dist.errors import ConfigError
 
     bad = parser.parse_args(["report", small_archive["url"], "-o", str(out), "--storage-options", "[1"])
-    with pytest.raises(ConfigError, match="not JSON"):
+    with pytest.raises(ConfigError, match="not valid JSON"):
         bad.func(bad)
 
 
