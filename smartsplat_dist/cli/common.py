@@ -38,3 +38,20 @@ def progress_printer(label: str, stream=sys.stderr) -> Callable[[int, dict], Non
         print("  ".join(parts), file=stream, flush=True)
 
     return report
+
+
+def add_limit_argument(p) -> None:
+    """``--limit NAME=VALUE`` (repeatable): raise or lower a decode limit (:class:`~..codec.limits.DecodeLimits`)."""
+    p.add_argument("--limit", action="append", metavar="NAME=VALUE", default=None,
+                   help="what a record may ask for, e.g. max_pixels=1e9 (names: max_pixels, max_gaussians, "
+                        "max_gaussians_per_pixel, max_stream_expansion, max_overlap, max_footprint); repeatable")
+
+
+def install_limits(args):
+    """The DecodeLimits of ``--limit``, made this process's (and its Ray workers') defaults."""
+    from ..codec.limits import install, parse_limit_args
+
+    limits = parse_limit_args(getattr(args, "limit", None))
+    if getattr(args, "limit", None):
+        install(limits)
+    return limits

@@ -39,14 +39,19 @@ from .progress import Progress
 from .sources import list_sources
 from .worker import FORMATS, CompressWorker, DecodeWorker
 
-#: Environment variables forwarded to every actor (storage endpoint and credentials, fault injection).
-#: On a cloud cluster use instance roles instead of keys: then there is nothing secret to forward.
+#: Environment variables forwarded to every actor through ``runtime_env`` (storage endpoint, region, profile,
+#: fault injection, decode limits). Ray writes these to its logs (``runtime_env_agent.log``), so no secret is
+#: ever among them: see :data:`SECRET_ENV`.
 FORWARDED_ENV = (
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
     "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
     "FSSPEC_S3_ENDPOINT_URL", "SMARTSPLAT_FAULT", "SMARTSPLAT_FAULT_DIR", "NUMBA_CACHE_DIR",
-    "SMARTSPLAT_TORCH_THREADS",
+    "SMARTSPLAT_TORCH_THREADS", "SMARTSPLAT_DECODE_LIMITS",
 )
+#: Credentials in the driver's environment: never forwarded as env vars. They reach the actors in memory only,
+#: as s3fs storage options in the actors' constructor arguments (:func:`_worker_storage_options`), like
+#: ``--storage-options``. On a cluster, prefer instance roles or a credentials file on every node.
+SECRET_ENV = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
 #: Object store of a local cluster started here: only small dicts travel through it.
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
 ACTOR_MAX_RESTARTS = 2
@@ -82,7 +87,21 @@ class Result:
 
 # -- Ray plumbing ---------------------------------------------------------------------------------------------
 def _forwarded_env() -> dict[str, str]:
-    return {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    """The non-secret variables of :data:`FORWARDED_ENV` that are set (Ray logs them: never a secret)."""
+    return {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k) and k not in SECRET_ENV}
+
+
+def _worker_storage_options(storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The storage options the actors get: ``storage_options`` plus the driver's AWS key / secret / token from
+    its environment (when set and not given explicitly, and no AWS_PROFILE picks other credentials). They
+    travel in memory with the actors' constructor arguments, never in an env var, a log or the archive."""
+    found = {opt: os.environ[var] for var, opt in SECRET_ENV.items() if os.environ.get(var)}
+    opts = dict(storage_options or {})
+    if not {"key", "secret"} <= set(found) or os.environ.get("AWS_PROFILE") or {"key", "secret", "profile"} & set(opts):
+        return storage_options
+    for k, v in found.items():
+        opts.setdefault(k, v)
+    return opts
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None,
@@ -398,7 +417,8 @@ def compress_dataset(
             plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker)
             prog.message(f"  {plan.workers} actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU, "
                          f"{plan.threads} thread(s); Ray {ray.__version__}")
-            pool = _Pool(CompressWorker, (folder.url, storage_options, enc, backend, plan.threads), plan, "compress")
+            pool = _Pool(CompressWorker, (folder.url, _worker_storage_options(storage_options), enc, backend,
+                                           plan.threads), plan, "compress")
             _run_queue(
                 pool, queue, max_retries,
                 on_done=lambda a, row: finished(a[0], row),
@@ -506,7 +526,7 @@ def decode_archive(
         if todo:
             started = connect(address, num_cpus=num_cpus)
             plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker)
-            pool = _Pool(DecodeWorker, (archive, dst, storage_options, fmt, scale, overwrite, backend, plan.threads),
+            pool = _Pool(DecodeWorker, (archive, dst, _worker_storage_options(storage_options), fmt, scale, overwrite, backend, plan.threads),
                          plan, "decode")
             _run_queue(
                 pool, deque((i,) for i in todo), max_retries,
