@@ -164,11 +164,33 @@ def dumps(obj: Any, *, indent: int | None = None) -> bytes:
     return json.dumps(_plain(obj), indent=indent, sort_keys=indent is not None, allow_nan=False).encode()
 
 
+#: Deepest nesting accepted in an archive's JSON (markers, run.json, rows nest 4 levels at most).
+MAX_JSON_DEPTH = 64
+
+
+def _depth_ok(obj: Any, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return True
+
+
 def loads(data: bytes, what: str) -> Any:
+    """Parse untrusted JSON: ArchiveError (never RecursionError) for invalid or too deeply nested documents."""
     try:
-        return json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArchiveError(f"{what}: not valid JSON ({err})") from None
+    except RecursionError:
+        doc = None
+    else:
+        if _depth_ok(doc, MAX_JSON_DEPTH):
+            return doc
+    raise ArchiveError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels (damaged or hostile)")
 
 
 def order_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -52,14 +52,17 @@ def read_record(folder: Folder, loc: Location) -> bytes:
 class Archive:
     """A committed archive, as of when it was opened (markers are read once, validated).
 
-    ``run`` (run.json), ``run_config``, ``markers`` (shard index -> marker), ``folder``, ``url``."""
+    ``run`` (run.json), ``run_config``, ``markers`` (shard index -> marker), ``folder``, ``url``, ``damaged``
+    (a line per invalid marker, whose shard is left out)."""
 
     def __init__(self, folder: Folder):
         self.folder = folder
         self.url = folder.url
         self.run = read_run_json(folder)
         self.run_config: dict[str, Any] = self.run["config"]
-        self.markers = read_markers(folder)
+        #: one line per damaged commit marker; its shard is left out, the rest of the archive stays readable
+        self.damaged: list[str] = []
+        self.markers = read_markers(folder, self.damaged)
         self._locations: dict[str, Location] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         for k, marker in self.markers.items():

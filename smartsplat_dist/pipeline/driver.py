@@ -491,6 +491,8 @@ def decode_archive(
     if not scale > 0:
         raise ConfigError(f"scale must be > 0, got {scale}")
     arc = open_archive(archive, storage_options=storage_options)
+    for line in arc.damaged:  # a damaged marker stops only its own shard
+        print(f"smartsplat decode: DAMAGED {line}", file=stream, flush=True)
     have = list(arc.ids())
     wanted = list(dict.fromkeys(ids)) if ids else have
     out = Folder(dst, storage_options)
@@ -544,7 +546,7 @@ def decode_archive(
 
     final = [rows[i] for i in wanted]
     bad = [r for r in final if r.get("status") not in ("ok", "skipped")]
-    damaged = any(r.get("status") == "damaged" for r in bad)
+    damaged = any(r.get("status") == "damaged" for r in bad) or bool(arc.damaged)
     code = EXIT_DAMAGED if damaged else (EXIT_PARTIAL if bad else EXIT_OK)
     result = Result(total=len(wanted), ok=len(wanted) - len(bad), failed=len(bad),
                     failures=[(r["id"], f"{r['status']}: {r.get('error')}") for r in bad],
