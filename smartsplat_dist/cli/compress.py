@@ -1,8 +1,9 @@
 """``smartsplat compress SRC DST``: compress a dataset into a sharded archive on a Ray cluster (resumable)."""
 from __future__ import annotations
 
+from .common import json_line
+
 import dataclasses
-import json
 
 from ..errors import ConfigError
 from ..io.storage import parse_storage_options
@@ -71,5 +72,5 @@ def run(args) -> int:
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps(result.summary(), default=float), flush=True)
+        print(json_line(result.summary()), flush=True)
     return result.exit_code

@@ -1,9 +1,8 @@
 """``smartsplat decode ARCHIVE DST``: decode an archive's records to image files (Ray; idempotent)."""
 from __future__ import annotations
 
-from .common import add_limit_argument, install_limits
+from .common import json_line, add_limit_argument, install_limits
 
-import json
 
 from ..errors import ConfigError
 from ..io.storage import parse_storage_options
@@ -41,5 +40,5 @@ def run(args) -> int:
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps(result.summary(), default=float), flush=True)
+        print(json_line(result.summary()), flush=True)
     return result.exit_code
