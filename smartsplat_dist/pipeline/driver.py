@@ -105,24 +105,39 @@ def _worker_storage_options(storage_options: dict[str, Any] | None) -> dict[str,
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None,
-            object_store_memory: int | None = None) -> bool:
+            object_store_memory: int | None = None, log: Callable[[str], None] | None = None) -> bool:
     """Make sure Ray is initialised; True if this call started it (the caller then shuts it down).
 
-    No ``address`` (and no ``RAY_ADDRESS``): start a local cluster (token auth off unless RAY_AUTH_MODE is set,
-    no dashboard, a small object store). ``address`` (``auto``, ``host:port``, ``ray://...``): join it.
-    Already initialised (e.g. inside a test or a notebook): reuse it.
+    No ``address`` (and no ``RAY_ADDRESS``): always start a private local cluster (``address="local"``: token
+    auth off unless RAY_AUTH_MODE is set, no dashboard, a small object store), even when another Ray head
+    runs on this machine or a stale ``ray_current_cluster`` file is left by a dead one; ``log`` says so, and
+    that ``--address auto`` joins the running one instead. ``address`` (``auto``, ``host:port``,
+    ``ray://...``): join it, deliberately. Already initialised (e.g. inside a test or a notebook): reuse it.
     """
     import ray
 
+    say = log or (lambda m: None)
     if ray.is_initialized():
         return False
     common = dict(log_to_driver=False, logging_level="WARNING", configure_logging=True)
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or os.environ["RAY_ADDRESS"], **common)
-    else:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=num_cpus, include_dashboard=False,
-                 object_store_memory=object_store_memory or LOCAL_OBJECT_STORE_BYTES, **common)
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target and target != "local":
+        ray.init(address=target, **common)
+        say(f"  joined the Ray cluster at {target} ({ray.get_runtime_context().gcs_address})")
+        return True
+    running = None
+    try:
+        from ray._private.services import find_bootstrap_address
+
+        running = find_bootstrap_address(None)
+    except Exception:  # noqa: BLE001 - only used for the message
+        running = None
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             object_store_memory=object_store_memory or LOCAL_OBJECT_STORE_BYTES, **common)
+    note = (f"; a Ray cluster was started on this machine at {running} (it may be gone): "
+            "pass --address auto to use it instead") if running else ""
+    say(f"  started a private local Ray cluster ({int(ray.cluster_resources().get('CPU', 0))} CPUs){note}")
     return True
 
 
@@ -413,7 +428,7 @@ def compress_dataset(
     started = False
     try:
         if queue:
-            started = connect(address, num_cpus=num_cpus)
+            started = connect(address, num_cpus=num_cpus, log=prog.message)
             plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker)
             prog.message(f"  {plan.workers} actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU, "
                          f"{plan.threads} thread(s); Ray {ray.__version__}")
@@ -526,7 +541,7 @@ def decode_archive(
     started = False
     try:
         if todo:
-            started = connect(address, num_cpus=num_cpus)
+            started = connect(address, num_cpus=num_cpus, log=prog.message)
             plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker)
             pool = _Pool(DecodeWorker, (archive, dst, _worker_storage_options(storage_options), fmt, scale, overwrite, backend, plan.threads),
                          plan, "decode")
