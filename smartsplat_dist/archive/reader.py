@@ -7,7 +7,7 @@ from typing import Any, Iterator
 from ..errors import ArchiveError
 from ..io.storage import Folder
 from .layout import MANIFEST, loads, order_row
-from .shard import sha256_hex
+from .shard import check_member_header, member_header_span, sha256_hex
 from .writer import as_folder, manifest_rows, read_markers, read_run_json, read_staged
 
 
@@ -31,15 +31,23 @@ class Location:
 
 
 def read_record(folder: Folder, loc: Location) -> bytes:
-    """One ranged read of a record, checked against its sha256 (ArchiveError naming shard and id)."""
+    """One ranged read of a record and the tar header before it: the header must name ``<id>.rec`` (so an
+    index cannot point one id at another's member) and the data must match its sha256 (ArchiveError naming
+    shard and id)."""
+    span = member_header_span(loc.image_id)
     try:
-        data = folder.read_range(loc.tar, loc.offset, loc.offset + loc.length)
+        data = folder.read_range(loc.tar, max(0, loc.offset - span), loc.offset + loc.length)
     except FileNotFoundError:
         raise ArchiveError(
             f"shard {loc.shard} ({loc.tar}) is missing; record {loc.image_id!r} cannot be read"
         ) from None
     except OSError as err:
         raise ArchiveError(f"shard {loc.shard} ({loc.tar}): record {loc.image_id!r} cannot be read: {err}") from None
+    head, data = data[: min(span, loc.offset)], data[min(span, loc.offset):]
+    problem = check_member_header(head, loc.image_id, loc.length) if len(data) == loc.length else None
+    if problem:
+        raise ArchiveError(f"shard {loc.shard} ({loc.tar}): the index puts record {loc.image_id!r} at offset "
+                           f"{loc.offset}, but {problem} (damaged or tampered marker)")
     if len(data) != loc.length:
         raise ArchiveError(
             f"shard {loc.shard} ({loc.tar}): record {loc.image_id!r} is truncated ({len(data)} of {loc.length} bytes)"
