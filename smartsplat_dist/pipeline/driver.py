@@ -371,7 +371,7 @@ def compress_dataset(
     prog = Progress(len(ids), already=len(rows), stream=stream, enabled=progress)
     prog.message(f"smartsplat compress: {len(ids)} images in {len(shards)} shards -> {folder.url}; "
                  f"{sum(len(shards[k]) for k in markers)} in {len(markers)} committed shards, "
-                 f"{len(staged)} staged, {len(todo)} to fit")
+                 f"{len(staged)} staged, {len(todo)} to fit{listing.describe_skipped()}")
 
     n_commits = [0]
     commit_seconds = [0.0]
