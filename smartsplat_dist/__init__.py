@@ -29,6 +29,7 @@ _EXPORTS = {
     "InitConfig": ".init",
     "FitConfig": ".fitting",
     "CodecConfig": ".codec",
+    "DecodeLimits": ".codec",
     "initialize": ".init",
     "fit": ".fitting",
     "encode_image": ".api",

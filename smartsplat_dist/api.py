@@ -6,6 +6,7 @@ and back: record -> decode -> render (in strips, bounded memory) -> uint8 image.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from typing import Any, Callable
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize
+from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
 from .config import EncodeConfig
 from .errors import ConfigError
 from .fitting import fit, psnr, ssim
@@ -86,7 +88,7 @@ def encode_image(
     t_fit = time.perf_counter()
 
     record, codec = _encode_within_budget(fitted.to("cpu"), meta, config.codec, budget=int(3 * height * width // config.cr))
-    decoded = decode_image(record, backend=backend)
+    decoded = decode_image(record, backend=backend, limits=UNLIMITED)  # our own record: trusted
     unquantized = _to_uint8_strips(fitted, height, width, backend)
     seconds = time.perf_counter() - t0
     stats = {
@@ -158,19 +160,29 @@ def _to_uint8_strips(gaussians: Gaussians, height: int, width: int, backend: str
     return out
 
 
-def decode_image(record: bytes, scale: float = 1.0, backend: str = "auto") -> np.ndarray:
+def decode_image(record: bytes, scale: float = 1.0, backend: str = "auto",
+                 limits: DecodeLimits | None = None) -> np.ndarray:
     """Decode a record and render it.
 
     Args:
         record: bytes from :func:`encode_image` (checked: a damaged record raises RecordError).
         scale: output size factor (Gaussians are resolution free): output is round(H·scale) × round(W·scale).
         backend: render backend.
+        limits: what the record may ask for (default :func:`~smartsplat_dist.codec.limits.current_limits`):
+            header, output size and render cost are checked before anything is allocated or rendered.
     Returns:
         uint8 [round(H·scale), round(W·scale), 3].
+    Raises:
+        ConfigError for a scale that is not a finite number > 0; RecordError for a damaged record or one over
+        ``limits``.
     """
-    if not scale > 0:
-        raise ConfigError(f"scale must be > 0, got {scale}")
-    gaussians, meta = decode_record(record)
-    height, width = max(1, round(meta.height * scale)), max(1, round(meta.width * scale))
-    return _to_uint8_strips(gaussians.scaled(scale) if scale != 1.0 else gaussians, height, width,
-                            resolve_backend(backend))
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not scale > 0:
+        raise ConfigError(f"scale must be a finite number > 0, got {scale}")
+    from .codec import read_meta
+
+    meta = read_meta(record, limits)
+    height, width = output_size(meta.height, meta.width, scale, limits)  # before decoding the streams
+    gaussians, meta = decode_record(record, limits)
+    gaussians = gaussians.scaled(scale) if scale != 1.0 else gaussians
+    check_render(gaussians, height, width, limits)
+    return _to_uint8_strips(gaussians, height, width, resolve_backend(backend))

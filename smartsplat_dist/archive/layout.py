@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from typing import Any, Iterable
 
 from ..errors import ArchiveError, ConfigError
@@ -37,55 +38,80 @@ MANIFEST_FIELDS = (
 )
 STATUSES = ("ok", "failed")
 
-MAX_ID_LEN = 200
-_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+MAX_ID_LEN = 200  # characters, and UTF-8 bytes: "<id>.<ext>" must fit a 255-byte file name
 _SHARD_NAME_RE = re.compile(r"^shards/shard-(\d{5,9})\.(tar|json)$")
 _STEM_MAX = 64
+_STEM_MAX_BYTES = 120
+_PUNCT = "._-"
+
+
+def _id_char(ch: str) -> bool:
+    """Letters, digits and combining marks of any script (Unicode categories L, N, M), and ``._-``: never a
+    separator, space, control, format (e.g. bidi override) or punctuation character."""
+    return ch in _PUNCT or unicodedata.category(ch)[0] in "LNM"
 
 
 def check_id(image_id: Any) -> str:
     """Return ``image_id`` if it is a safe image id, else raise ArchiveError.
 
-    Safe: 1–200 characters of ``[A-Za-z0-9._-]``, not starting with ``.`` or ``-``, not ``__index__``.
-    Ids become member and output file names, so they can never be paths.
+    Safe: 1–200 characters (and at most 200 UTF-8 bytes) of letters, digits and marks of any script and
+    ``._-``, NFC-normalised, starting with a letter, digit or ``_``, not ``__index__``. Ids become member and
+    output file names, so they can never be paths (no ``/``, ``\\``, ``..``, control characters).
     """
-    if not isinstance(image_id, str) or not image_id or len(image_id) > MAX_ID_LEN:
-        raise ArchiveError(f"invalid image id {image_id!r}: must be a string of 1-{MAX_ID_LEN} characters")
-    if not _ID_RE.match(image_id) or image_id in ("__index__",):
+    if not isinstance(image_id, str) or not image_id or len(image_id) > MAX_ID_LEN \
+            or len(image_id.encode("utf-8", "surrogatepass")) > MAX_ID_LEN:
+        raise ArchiveError(f"invalid image id {image_id!r}: must be a string of 1-{MAX_ID_LEN} characters "
+                           f"(and UTF-8 bytes)")
+    first = image_id[0]
+    if (not all(_id_char(c) for c in image_id) or first in ".-" or unicodedata.category(first)[0] == "M"
+            or image_id == "__index__" or unicodedata.normalize("NFC", image_id) != image_id):
         raise ArchiveError(
             f"invalid image id {image_id!r}: only letters, digits, '.', '_', '-', not starting with '.' or '-'"
         )
     return image_id
 
 
-def image_id_for(source_uri: str, taken: set) -> str:
-    """A readable, safe, unique id for ``source_uri``, e.g. ``s3://b/DIV16K/0001.png -> "0001"``.
+def _clip_bytes(stem: str, limit: int) -> str:
+    while len(stem.encode("utf-8")) > limit:
+        stem = stem[:-1]
+    return stem
 
-    The file stem is sanitised (anything but ``[A-Za-z0-9_-]`` becomes ``_``; dots too, so WebDataset tools,
-    which split a member name at its first dot, see ``<id>`` + ``.rec``), cut to 64 characters; a clash gets a
-    short hash of the URI appended (``0001-3fa2b1c9``). Clashes are case-insensitive (ids are file names on
-    case-insensitive disks too). ``taken`` is the caller's bookkeeping set of lower-cased ids already handed
+
+def image_id_for(source_uri: str, taken: set) -> str:
+    """A readable, safe, unique id for ``source_uri``, e.g. ``s3://b/DIV16K/0001.png -> "0001"``,
+    ``日本語.png -> "日本語"``.
+
+    The file stem is NFC-normalised and sanitised (letters, digits and marks of any script, ``_`` and ``-`` are
+    kept; anything else becomes ``_``; dots too, so WebDataset tools, which split a member name at its first
+    dot, see ``<id>`` + ``.rec``), cut to 64 characters / 120 UTF-8 bytes; a clash gets a short hash of the URI
+    appended (``0001-3fa2b1c9``). Clashes are case-insensitive (``casefold``: ids are file names on
+    case-insensitive disks too). ``taken`` is the caller's bookkeeping set of case-folded ids already handed
     out; it is updated in place. Assign ids in sorted-listing order so every run gets the same ids.
     """
     name = str(source_uri).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     name = name.split("?", 1)[0]
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
-    stem = re.sub(r"_+", "_", stem).strip("_-")[:_STEM_MAX].rstrip("_-") or "image"
-    if stem.lower() == "__index__":
+    stem = unicodedata.normalize("NFC", stem)
+    stem = "".join(c if c != "." and _id_char(c) else "_" for c in stem)
+    stem = re.sub(r"_+", "_", stem).strip("_-")
+    stem = _clip_bytes(stem[:_STEM_MAX], _STEM_MAX_BYTES).rstrip("_-")
+    while stem and unicodedata.category(stem[0])[0] == "M":
+        stem = stem[1:]
+    stem = stem or "image"
+    if stem.casefold() == "__index__":
         stem = "index"
     candidate = stem
     digest = hashlib.sha256(str(source_uri).encode("utf-8", "surrogatepass")).hexdigest()
     n = 8
     counter = 0
-    while candidate.lower() in taken or candidate in taken:
+    while candidate.casefold() in taken or candidate.lower() in taken or candidate in taken:
         if n < len(digest):
             candidate = f"{stem}-{digest[:n]}"
             n += 4
         else:
             counter += 1
             candidate = f"{stem}-{digest[:8]}-{counter}"
-    taken.add(candidate.lower())
+    taken.add(candidate.casefold())
     return check_id(candidate)
 
 
@@ -164,11 +190,33 @@ def dumps(obj: Any, *, indent: int | None = None) -> bytes:
     return json.dumps(_plain(obj), indent=indent, sort_keys=indent is not None, allow_nan=False).encode()
 
 
+#: Deepest nesting accepted in an archive's JSON (markers, run.json, rows nest 4 levels at most).
+MAX_JSON_DEPTH = 64
+
+
+def _depth_ok(obj: Any, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return True
+
+
 def loads(data: bytes, what: str) -> Any:
+    """Parse untrusted JSON: ArchiveError (never RecursionError) for invalid or too deeply nested documents."""
     try:
-        return json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArchiveError(f"{what}: not valid JSON ({err})") from None
+    except RecursionError:
+        doc = None
+    else:
+        if _depth_ok(doc, MAX_JSON_DEPTH):
+            return doc
+    raise ArchiveError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels (damaged or hostile)")
 
 
 def order_row(row: dict[str, Any]) -> dict[str, Any]:

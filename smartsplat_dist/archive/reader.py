@@ -7,7 +7,7 @@ from typing import Any, Iterator
 from ..errors import ArchiveError
 from ..io.storage import Folder
 from .layout import MANIFEST, loads, order_row
-from .shard import sha256_hex
+from .shard import check_member_header, member_header_span, sha256_hex
 from .writer import as_folder, manifest_rows, read_markers, read_run_json, read_staged
 
 
@@ -31,15 +31,23 @@ class Location:
 
 
 def read_record(folder: Folder, loc: Location) -> bytes:
-    """One ranged read of a record, checked against its sha256 (ArchiveError naming shard and id)."""
+    """One ranged read of a record and the tar header before it: the header must name ``<id>.rec`` (so an
+    index cannot point one id at another's member) and the data must match its sha256 (ArchiveError naming
+    shard and id)."""
+    span = member_header_span(loc.image_id)
     try:
-        data = folder.read_range(loc.tar, loc.offset, loc.offset + loc.length)
+        data = folder.read_range(loc.tar, max(0, loc.offset - span), loc.offset + loc.length)
     except FileNotFoundError:
         raise ArchiveError(
             f"shard {loc.shard} ({loc.tar}) is missing; record {loc.image_id!r} cannot be read"
         ) from None
     except OSError as err:
         raise ArchiveError(f"shard {loc.shard} ({loc.tar}): record {loc.image_id!r} cannot be read: {err}") from None
+    head, data = data[: min(span, loc.offset)], data[min(span, loc.offset):]
+    problem = check_member_header(head, loc.image_id, loc.length) if len(data) == loc.length else None
+    if problem:
+        raise ArchiveError(f"shard {loc.shard} ({loc.tar}): the index puts record {loc.image_id!r} at offset "
+                           f"{loc.offset}, but {problem} (damaged or tampered marker)")
     if len(data) != loc.length:
         raise ArchiveError(
             f"shard {loc.shard} ({loc.tar}): record {loc.image_id!r} is truncated ({len(data)} of {loc.length} bytes)"
@@ -52,14 +60,17 @@ def read_record(folder: Folder, loc: Location) -> bytes:
 class Archive:
     """A committed archive, as of when it was opened (markers are read once, validated).
 
-    ``run`` (run.json), ``run_config``, ``markers`` (shard index -> marker), ``folder``, ``url``."""
+    ``run`` (run.json), ``run_config``, ``markers`` (shard index -> marker), ``folder``, ``url``, ``damaged``
+    (a line per invalid marker, whose shard is left out)."""
 
     def __init__(self, folder: Folder):
         self.folder = folder
         self.url = folder.url
         self.run = read_run_json(folder)
         self.run_config: dict[str, Any] = self.run["config"]
-        self.markers = read_markers(folder)
+        #: one line per damaged commit marker; its shard is left out, the rest of the archive stays readable
+        self.damaged: list[str] = []
+        self.markers = read_markers(folder, self.damaged)
         self._locations: dict[str, Location] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         for k, marker in self.markers.items():

@@ -31,10 +31,14 @@ def check_record(data: bytes, full: bool = False) -> Any | None:
     codec = _codec()
     if codec is None:
         return None
+    from ..codec.limits import UNLIMITED, check_render
+
     try:
-        if full:
-            return codec.decode_record(data)[1]
-        return codec.read_meta(data)
+        if full:  # what ``decode`` would do: limits included, so verify flags what decode would refuse
+            g, meta = codec.decode_record(data)
+            check_render(g, meta.height, meta.width)
+            return meta
+        return codec.read_meta(data, UNLIMITED)  # structure only: the writer checks records it was given
     except RecordError:
         raise
     except Exception as err:  # a codec bug on garbage input is still a bad record, named as such

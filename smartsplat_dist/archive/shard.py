@@ -198,3 +198,46 @@ def validate_marker(doc: Any, expected_index: int, where: str) -> dict[str, Any]
 def parse_marker(data: bytes, expected_index: int, where: str) -> dict[str, Any]:
     """Parse and validate marker bytes (see :func:`validate_marker`)."""
     return validate_marker(loads(data, where), expected_index, where)
+
+
+def _pax_path_record(name: str) -> bytes:
+    """The pax ``path`` record tarfile writes for ``name`` (``"%d path=%s\n"``, length counting itself)."""
+    body = f" path={name}\n".encode("utf-8")
+    n = len(body) + 1
+    while len(str(n).encode()) + len(body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+def member_header_span(image_id: str) -> int:
+    """Bytes of tar headers our writer puts before the data of ``<id>.rec``: one ustar block, plus a pax
+    header (a block + its data) when the name is longer than ustar's 100 bytes or not ASCII."""
+    name = image_id + RECORD_EXT
+    if name.isascii() and len(name) <= 100:
+        return tarfile.BLOCKSIZE
+    data = len(_pax_path_record(name))
+    return tarfile.BLOCKSIZE * (2 + -(-data // tarfile.BLOCKSIZE))
+
+
+def check_member_header(head: bytes, image_id: str, length: int) -> str | None:
+    """None if ``head`` (the :func:`member_header_span` bytes before a record's offset) is the tar header of a
+    regular member named ``<id>.rec`` of ``length`` bytes; else what is wrong. This binds an index entry to
+    the member it points at: a marker whose entries were swapped names the wrong member."""
+    name = image_id + RECORD_EXT
+    bs = tarfile.BLOCKSIZE
+    if len(head) != member_header_span(image_id):
+        return "no tar header before it"
+    try:
+        info = tarfile.TarInfo.frombuf(head[-bs:], "utf-8", "surrogateescape")
+        found = info.name
+        if len(head) > bs:
+            pax = tarfile.TarInfo.frombuf(head[:bs], "utf-8", "surrogateescape")
+            if pax.type != tarfile.XHDTYPE:
+                return "no pax header before its long name"
+            record = _pax_path_record(name)
+            found = name if head[bs: bs + len(record)] == record else f"(pax path other than {name!r})"
+    except tarfile.TarError as err:
+        return f"no valid tar header before it ({err})"
+    if not info.isreg() or found != name or info.size != length:
+        return f"the tar member there is {found!r} ({info.size} bytes), not {name!r} ({length} bytes)"
+    return None

@@ -19,10 +19,12 @@ def archive_status(url, storage_options: dict[str, Any] | None = None, listing_s
     not yet in a shard), ``failed`` (failed images, committed or staged), ``pending`` (``listing_size`` — from
     run.json unless given — minus the rest), ``listing_size``. Over the ``done`` images (committed + staged, ok):
     ``total_bytes``, ``total_pixels``, ``total_real_cr`` (3·Σpixels / Σbytes), ``mean_real_cr``, ``mean_psnr``,
-    ``mean_ssim``, ``total_seconds`` (encode time summed over all images, failed ones included)."""
+    ``mean_ssim``, ``total_seconds`` (encode time summed over all images, failed ones included); ``damaged``:
+    a line per invalid shard marker (that shard is left out of the counts)."""
     folder = as_folder(url, storage_options)
     run = read_run_json(folder)
-    markers = read_markers(folder)
+    damaged: list[str] = []
+    markers = read_markers(folder, damaged)
     committed_rows = [r for k in markers for r in markers[k]["rows"]]
     committed_ids = {r["id"] for r in committed_rows}
     staged_rows = [r for i, r in read_staged(folder).items() if i not in committed_ids]
@@ -43,5 +45,6 @@ def archive_status(url, storage_options: dict[str, Any] | None = None, listing_s
         "mean_real_cr": _mean([r.get("real_cr") for r in ok]),
         "mean_psnr": _mean([r.get("psnr") for r in ok]),
         "mean_ssim": _mean([r.get("ssim") for r in ok]),
+        "damaged": damaged,
         "total_seconds": sum(float(r.get("seconds") or 0.0) for r in committed_rows + staged_rows),
     }

@@ -166,8 +166,8 @@ def _verify_shard(folder, k: int, marker: dict[str, Any], rep: VerifyReport, che
     active: dict[str, bytearray] = {}
     try:
         with folder.open_read(tar, block_size=CHUNK_BYTES) as f:
-            while True:
-                chunk = f.read(CHUNK_BYTES)
+            while pos <= marker["size"]:  # never more than the marker promises (+1 byte to see "longer")
+                chunk = f.read(min(CHUNK_BYTES, marker["size"] + 1 - pos))
                 if not chunk:
                     break
                 whole.update(chunk)
@@ -191,7 +191,9 @@ def _verify_shard(folder, k: int, marker: dict[str, Any], rep: VerifyReport, che
         return
     for image_id in list(active) + [i for i, _ in entries[nxt:]]:
         check(image_id, bytes(active.pop(image_id, b"")))
-    if pos != marker["size"]:
+    if pos > marker["size"]:
+        damaged(f"{tar}: longer than the {marker['size']} bytes its marker says (overwritten or not a file)")
+    elif pos != marker["size"]:
         damaged(f"{tar}: {pos} bytes, its marker says {marker['size']} (truncated or overwritten)")
     elif whole.hexdigest() != marker["sha256"]:
         damaged(f"{tar}: sha256 does not match its marker (bytes changed)")

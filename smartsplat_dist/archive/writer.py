@@ -110,8 +110,9 @@ def read_staged(folder: Folder) -> dict[str, dict[str, Any]]:
     return out
 
 
-def read_markers(folder: Folder) -> dict[int, dict[str, Any]]:
-    """shard index -> validated marker, for every ``shards/shard-NNNNN.json``. ArchiveError on a bad one."""
+def read_markers(folder: Folder, damaged: list[str] | None = None) -> dict[int, dict[str, Any]]:
+    """shard index -> validated marker, for every ``shards/shard-NNNNN.json``. A bad one: ArchiveError, or,
+    given a ``damaged`` list (readers), one line appended to it naming the marker and the shard left out."""
     names = {}
     for name in folder.list(SHARDS, suffix=".json"):
         parsed = parse_shard_name(name)
@@ -119,7 +120,12 @@ def read_markers(folder: Folder) -> dict[int, dict[str, Any]]:
             names[name] = parsed[0]
     out = {}
     for name, data in folder.read_many(names).items():
-        out[names[name]] = parse_marker(data, names[name], name)
+        try:
+            out[names[name]] = parse_marker(data, names[name], name)
+        except ArchiveError as err:
+            if damaged is None:
+                raise
+            damaged.append(f"{err} (shard {names[name]} left out)")
     check_unique_ids(out)
     return dict(sorted(out.items()))
 

@@ -1,6 +1,8 @@
 """Small helpers shared by the subcommands."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 import tempfile
@@ -9,12 +11,44 @@ from pathlib import Path
 from typing import Callable
 
 
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
+        return _plain(value.item())
+    return value
+
+
+def json_line(obj) -> str:
+    """Strict JSON (RFC 8259) of ``obj``: non-finite floats (a perfect PSNR is inf) become null."""
+    return json.dumps(_plain(obj), allow_nan=False, default=str)
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write a local file so that it either appears whole or not at all."""
+    """Write a local file so that it either appears whole or not at all, with the usual mode (0666 less the
+    umask, as ``open`` would give; mkstemp alone would leave it 0600)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, target)
@@ -38,3 +72,20 @@ def progress_printer(label: str, stream=sys.stderr) -> Callable[[int, dict], Non
         print("  ".join(parts), file=stream, flush=True)
 
     return report
+
+
+def add_limit_argument(p) -> None:
+    """``--limit NAME=VALUE`` (repeatable): raise or lower a decode limit (:class:`~..codec.limits.DecodeLimits`)."""
+    p.add_argument("--limit", action="append", metavar="NAME=VALUE", default=None,
+                   help="what a record may ask for, e.g. max_pixels=1e9 (names: max_pixels, max_gaussians, "
+                        "max_gaussians_per_pixel, max_stream_expansion, max_overlap, max_footprint); repeatable")
+
+
+def install_limits(args):
+    """The DecodeLimits of ``--limit``, made this process's (and its Ray workers') defaults."""
+    from ..codec.limits import install, parse_limit_args
+
+    limits = parse_limit_args(getattr(args, "limit", None))
+    if getattr(args, "limit", None):
+        install(limits)
+    return limits

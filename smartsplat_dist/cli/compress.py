@@ -1,8 +1,9 @@
 """``smartsplat compress SRC DST``: compress a dataset into a sharded archive on a Ray cluster (resumable)."""
 from __future__ import annotations
 
+from .common import json_line
+
 import dataclasses
-import json
 
 from ..errors import ConfigError
 from ..io.storage import parse_storage_options
@@ -16,7 +17,8 @@ def add_cluster_arguments(p) -> None:
     p.add_argument("--cpus-per-worker", type=float, default=None,
                    help="CPUs each actor reserves (default: a fair share of the cluster's CPUs)")
     p.add_argument("--address", default=None,
-                   help="Ray cluster to join (auto, HOST:PORT, ray://...); default: start a local one")
+                   help="Ray cluster to join (auto, HOST:PORT, ray://...); default: start a private local one, even when "
+                        "another Ray cluster runs on this machine (the first lines say which)")
     p.add_argument("--storage-options", default=None, metavar="JSON",
                    help="fsspec options for local/S3 storage, e.g. an S3 endpoint (JSON object)")
     p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto",
@@ -71,5 +73,5 @@ def run(args) -> int:
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps(result.summary(), default=float), flush=True)
+        print(json_line(result.summary()), flush=True)
     return result.exit_code

@@ -1,7 +1,8 @@
 """``smartsplat decode ARCHIVE DST``: decode an archive's records to image files (Ray; idempotent)."""
 from __future__ import annotations
 
-import json
+from .common import json_line, add_limit_argument, install_limits
+
 
 from ..errors import ConfigError
 from ..io.storage import parse_storage_options
@@ -20,12 +21,14 @@ def register(sub) -> None:
     p.add_argument("--format", dest="fmt", choices=("png", "jpeg", "webp", "tiff"), default="png")
     p.add_argument("--scale", type=float, default=1.0, help="output size factor (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="rewrite outputs that exist")
+    add_limit_argument(p)
     add_cluster_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result counts as one JSON line on stdout")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    install_limits(args)
     from ..pipeline.driver import decode_archive
 
     if args.workers is not None and args.workers < 1:
@@ -37,5 +40,5 @@ def run(args) -> int:
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps(result.summary(), default=float), flush=True)
+        print(json_line(result.summary()), flush=True)
     return result.exit_code

@@ -1,11 +1,10 @@
 """``smartsplat encode IMAGE -o OUT.ssplat``: compress one image; prints one JSON line of stats."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import SmartsplatError
-from .common import atomic_write, progress_printer
+from .common import json_line, atomic_write, progress_printer
 
 
 def register(sub) -> None:
@@ -31,11 +30,16 @@ def run(args) -> int:
     config = EncodeConfig()
     if args.max_pixels is not None:
         config = config.replace(max_pixels=args.max_pixels)
-    record, stats = encode_image(
-        args.image, cr=args.cr, steps=args.steps, init=args.init, seed=args.seed, backend=args.backend,
-        config=config, progress=None if args.quiet else progress_printer(args.image),
-    )
+    try:
+        record, stats = encode_image(
+            args.image, cr=args.cr, steps=args.steps, init=args.init, seed=args.seed, backend=args.backend,
+            config=config, progress=None if args.quiet else progress_printer(args.image),
+        )
+    except SmartsplatError as err:  # every error names the file it is about
+        if str(err).startswith(f"{args.image}:"):
+            raise
+        raise type(err)(f"{args.image}: {err}") from None
     atomic_write(args.output, record)
     stats = {"image": args.image, "output": args.output, **stats}
-    print(json.dumps(stats, default=float), flush=True)
+    print(json_line(stats), flush=True)
     return 0

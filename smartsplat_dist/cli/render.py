@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SmartsplatError
-from .common import atomic_write
+from .common import add_limit_argument, atomic_write, install_limits
 
 
 def register(sub) -> None:
@@ -13,6 +13,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output image; format from the extension (png, jpg, webp, tif)")
     p.add_argument("--scale", type=float, default=1.0, help="output size factor (default: 1)")
     p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto")
+    add_limit_argument(p)
     p.set_defaults(func=run)
 
 
@@ -31,8 +32,9 @@ def run(args) -> int:
         data = Path(args.record).read_bytes()
     except OSError as err:
         raise SmartsplatError(f"{args.record}: {err.strerror or err}") from None
+    limits = install_limits(args)
     try:
-        pixels = decode_image(data, scale=args.scale, backend=args.backend)
+        pixels = decode_image(data, scale=args.scale, backend=args.backend, limits=limits)
     except RecordError as err:
         raise RecordError(f"{args.record}: {err}") from None
     atomic_write(args.output, encode_image_bytes(pixels, fmt))

@@ -1,6 +1,8 @@
 """``smartsplat report ARCHIVE -o report.html``: one self-contained HTML page about an archive."""
 from __future__ import annotations
 
+from .common import add_limit_argument, install_limits
+
 import sys
 
 from ..errors import ConfigError
@@ -16,17 +18,19 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=4, metavar="K",
                    help="images shown as 100%% crops of original and decoded (default: %(default)s)")
     p.add_argument("--source-root", metavar="DIR",
-                   help="look for the originals here (same relative path, else same file name) instead of the "
-                        "manifest's source URIs")
+                   help="read the originals only under this folder or s3:// prefix (same relative path, else "
+                        "same file name); without it no original is read: an archive's source URIs are not trusted")
     p.add_argument("--storage-options", metavar="JSON",
                    help='fsspec options for the archive and the sources, e.g. \'{"client_kwargs": '
                         '{"endpoint_url": "http://127.0.0.1:9000"}}\'')
+    add_limit_argument(p)
     p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto",
                    help="render backend for the decoded crops")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    install_limits(args)
     from ..report import write_report
 
     if args.samples < 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ..archive import archive_status
-from ..errors import EXIT_OK
+from ..errors import EXIT_DAMAGED, EXIT_OK
 from ..io.storage import parse_storage_options
 
 
@@ -16,7 +16,7 @@ def add_storage_options(p) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("status", help="progress and mean quality of an archive",
+    p = sub.add_parser("status", help="progress and mean quality of an archive (exit 4 if a shard marker is damaged)",
                        description="Counts of committed, staged, failed and pending images of an archive "
                                    "(local folder or s3:// prefix), total size and mean real CR / PSNR / SSIM.")
     p.add_argument("archive", metavar="ARCHIVE", help="archive folder or s3:// prefix")
@@ -33,7 +33,7 @@ def run(args) -> int:
     st = archive_status(args.archive, parse_storage_options(args.storage_options))
     if args.json:
         print(json.dumps(st, sort_keys=True))
-        return EXIT_OK
+        return EXIT_DAMAGED if st["damaged"] else EXIT_OK
     lines = [
         ("archive", st["url"]),
         ("images", _fmt(st["listing_size"], "d")),
@@ -51,4 +51,6 @@ def run(args) -> int:
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
         print(f"{k.ljust(width)}  {v}")
-    return EXIT_OK
+    for line in st["damaged"]:
+        print(f"DAMAGED  {line}")
+    return EXIT_DAMAGED if st["damaged"] else EXIT_OK

@@ -1,6 +1,8 @@
 """``smartsplat verify ARCHIVE``: check every shard, record and marker; exit 4 if anything is damaged."""
 from __future__ import annotations
 
+from .common import add_limit_argument, install_limits
+
 import json
 
 from ..archive import verify_archive
@@ -16,12 +18,14 @@ def register(sub) -> None:
                                    "manifest. Prints each damaged piece and exits 4 if any; else a one-line OK.")
     p.add_argument("archive", metavar="ARCHIVE", help="archive folder or s3:// prefix")
     add_storage_options(p)
+    add_limit_argument(p)
     p.add_argument("--no-decode", action="store_true", help="check sha256 only; do not decode records")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    install_limits(args)
     rep = verify_archive(args.archive, parse_storage_options(args.storage_options),
                          check_records=not args.no_decode)
     if args.json:

@@ -1,9 +1,10 @@
 """The per-image record codec (DESIGN §5): quantiser + entropy coder + versioned byte layout (FORMAT.md)."""
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
+from .limits import DecodeLimits
 from .quantize import FrozenQuantizer, QuantParams, canonicalize, compute_params, fake_quantize
 from .record import FORMAT_VERSION, MAGIC, RecordMeta, decode_record, encode_record, read_meta
 
 __all__ = [
-    "CodecConfig", "RecordMeta", "QuantParams", "encode_record", "decode_record", "read_meta", "fake_quantize",
+    "CodecConfig", "DecodeLimits", "RecordMeta", "QuantParams", "encode_record", "decode_record", "read_meta", "fake_quantize",
     "FrozenQuantizer", "compute_params", "canonicalize", "FORMAT_VERSION", "MAGIC", "MAX_GAUSSIANS", "MAX_SIDE",
 ]

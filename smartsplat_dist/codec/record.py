@@ -18,6 +18,7 @@ import torch
 from ..errors import RecordError
 from ..model import Gaussians
 from . import entropy
+from .limits import DecodeLimits, check_header
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
 
@@ -151,7 +152,7 @@ class _Parsed:
     streams: tuple[tuple[int, int, int, int], ...]  # (method, raw_len, offset, comp_len)
 
 
-def _parse(data: bytes) -> _Parsed:
+def _parse(data: bytes, limits: DecodeLimits | None = None) -> _Parsed:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise RecordError(f"a record must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -217,6 +218,7 @@ def _parse(data: bytes) -> _Parsed:
             raise RecordError(f"stream '{STREAMS[i]}' declares {raw_len} bytes, more than 8 per Gaussian")
         if method not in (entropy.METHOD_STORED, entropy.METHOD_LZMA2):
             raise RecordError(f"stream '{STREAMS[i]}' uses unknown method {method}")
+    check_header(height, width, n, sum(t[1] for t in table), len(data), limits)
     streams = []
     for method, raw_len, comp_len in table:
         streams.append((method, raw_len, offset, comp_len))
@@ -226,21 +228,23 @@ def _parse(data: bytes) -> _Parsed:
     return _Parsed(meta, x0, y0, params, tuple(streams))
 
 
-def read_meta(data: bytes) -> RecordMeta:
-    """Parse and validate a record's header (and its checksum); no Gaussians are decoded."""
-    return _parse(data).meta
+def read_meta(data: bytes, limits: DecodeLimits | None = None) -> RecordMeta:
+    """Parse and validate a record's header (and its checksum, and ``limits``: default
+    :func:`~.limits.current_limits`); no Gaussians are decoded."""
+    return _parse(data, limits).meta
 
 
-def decode_record(data: bytes) -> tuple[Gaussians, RecordMeta]:
+def decode_record(data: bytes, limits: DecodeLimits | None = None) -> tuple[Gaussians, RecordMeta]:
     """Decode a record.
 
     Returns:
         (Gaussians on CPU in canonical form, sorted in Z-order; RecordMeta with ``n`` and ``codec`` filled).
     Raises:
         RecordError: unknown magic or version, truncation, trailing bytes, checksum mismatch, or any field or
-        stream inconsistent with the others.
+        stream inconsistent with the others, or a record asking for more than ``limits`` allow (default
+        :func:`~.limits.current_limits`) before any stream is decompressed.
     """
-    parsed = _parse(data)
+    parsed = _parse(data, limits)
     meta, codec, n = parsed.meta, parsed.meta.codec, parsed.meta.n
     data = bytes(data)
     raw = [entropy.decompress_stream(m, data[off:off + ln], rl, f"stream '{STREAMS[i]}'")

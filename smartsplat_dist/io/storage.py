@@ -12,8 +12,9 @@ Writes are atomic: a reader sees the old object, or the whole new one, never a p
   inside the ``with`` block s3fs still publishes the partial object.
 S3 listings are never cached (``use_listings_cache=False`` plus an explicit invalidation before each listing).
 S3 endpoint and credentials come from ``storage_options`` or the standard AWS variables
-(``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``), which botocore reads itself; that is
-how Ray workers get them (``runtime_env={"env_vars": {...}}``).
+(``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``), which botocore reads itself. Ray
+workers get the non-secret ones as env vars and the secret ones in memory, as storage options (the driver's
+``_worker_storage_options``): Ray logs env vars.
 """
 from __future__ import annotations
 

@@ -39,14 +39,19 @@ from .progress import Progress
 from .sources import list_sources
 from .worker import FORMATS, CompressWorker, DecodeWorker
 
-#: Environment variables forwarded to every actor (storage endpoint and credentials, fault injection).
-#: On a cloud cluster use instance roles instead of keys: then there is nothing secret to forward.
+#: Environment variables forwarded to every actor through ``runtime_env`` (storage endpoint, region, profile,
+#: fault injection, decode limits). Ray writes these to its logs (``runtime_env_agent.log``), so no secret is
+#: ever among them: see :data:`SECRET_ENV`.
 FORWARDED_ENV = (
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
     "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
     "FSSPEC_S3_ENDPOINT_URL", "SMARTSPLAT_FAULT", "SMARTSPLAT_FAULT_DIR", "NUMBA_CACHE_DIR",
-    "SMARTSPLAT_TORCH_THREADS",
+    "SMARTSPLAT_TORCH_THREADS", "SMARTSPLAT_DECODE_LIMITS",
 )
+#: Credentials in the driver's environment: never forwarded as env vars. They reach the actors in memory only,
+#: as s3fs storage options in the actors' constructor arguments (:func:`_worker_storage_options`), like
+#: ``--storage-options``. On a cluster, prefer instance roles or a credentials file on every node.
+SECRET_ENV = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
 #: Object store of a local cluster started here: only small dicts travel through it.
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
 ACTOR_MAX_RESTARTS = 2
@@ -82,28 +87,57 @@ class Result:
 
 # -- Ray plumbing ---------------------------------------------------------------------------------------------
 def _forwarded_env() -> dict[str, str]:
-    return {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    """The non-secret variables of :data:`FORWARDED_ENV` that are set (Ray logs them: never a secret)."""
+    return {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k) and k not in SECRET_ENV}
+
+
+def _worker_storage_options(storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The storage options the actors get: ``storage_options`` plus the driver's AWS key / secret / token from
+    its environment (when set and not given explicitly, and no AWS_PROFILE picks other credentials). They
+    travel in memory with the actors' constructor arguments, never in an env var, a log or the archive."""
+    found = {opt: os.environ[var] for var, opt in SECRET_ENV.items() if os.environ.get(var)}
+    opts = dict(storage_options or {})
+    if not {"key", "secret"} <= set(found) or os.environ.get("AWS_PROFILE") or {"key", "secret", "profile"} & set(opts):
+        return storage_options
+    for k, v in found.items():
+        opts.setdefault(k, v)
+    return opts
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None,
-            object_store_memory: int | None = None) -> bool:
+            object_store_memory: int | None = None, log: Callable[[str], None] | None = None) -> bool:
     """Make sure Ray is initialised; True if this call started it (the caller then shuts it down).
 
-    No ``address`` (and no ``RAY_ADDRESS``): start a local cluster (token auth off unless RAY_AUTH_MODE is set,
-    no dashboard, a small object store). ``address`` (``auto``, ``host:port``, ``ray://...``): join it.
-    Already initialised (e.g. inside a test or a notebook): reuse it.
+    No ``address`` (and no ``RAY_ADDRESS``): always start a private local cluster (``address="local"``: token
+    auth off unless RAY_AUTH_MODE is set, no dashboard, a small object store), even when another Ray head
+    runs on this machine or a stale ``ray_current_cluster`` file is left by a dead one; ``log`` says so, and
+    that ``--address auto`` joins the running one instead. ``address`` (``auto``, ``host:port``,
+    ``ray://...``): join it, deliberately. Already initialised (e.g. inside a test or a notebook): reuse it.
     """
     import ray
 
+    say = log or (lambda m: None)
     if ray.is_initialized():
         return False
     common = dict(log_to_driver=False, logging_level="WARNING", configure_logging=True)
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or os.environ["RAY_ADDRESS"], **common)
-    else:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=num_cpus, include_dashboard=False,
-                 object_store_memory=object_store_memory or LOCAL_OBJECT_STORE_BYTES, **common)
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target and target != "local":
+        ray.init(address=target, **common)
+        say(f"  joined the Ray cluster at {target} ({ray.get_runtime_context().gcs_address})")
+        return True
+    running = None
+    try:
+        from ray._private.services import find_bootstrap_address
+
+        running = find_bootstrap_address(None)
+    except Exception:  # noqa: BLE001 - only used for the message
+        running = None
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             object_store_memory=object_store_memory or LOCAL_OBJECT_STORE_BYTES, **common)
+    note = (f"; a Ray cluster was started on this machine at {running} (it may be gone): "
+            "pass --address auto to use it instead") if running else ""
+    say(f"  started a private local Ray cluster ({int(ray.cluster_resources().get('CPU', 0))} CPUs){note}")
     return True
 
 
@@ -337,7 +371,7 @@ def compress_dataset(
     prog = Progress(len(ids), already=len(rows), stream=stream, enabled=progress)
     prog.message(f"smartsplat compress: {len(ids)} images in {len(shards)} shards -> {folder.url}; "
                  f"{sum(len(shards[k]) for k in markers)} in {len(markers)} committed shards, "
-                 f"{len(staged)} staged, {len(todo)} to fit")
+                 f"{len(staged)} staged, {len(todo)} to fit{listing.describe_skipped()}")
 
     n_commits = [0]
     commit_seconds = [0.0]
@@ -394,11 +428,12 @@ def compress_dataset(
     started = False
     try:
         if queue:
-            started = connect(address, num_cpus=num_cpus)
+            started = connect(address, num_cpus=num_cpus, log=prog.message)
             plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker)
             prog.message(f"  {plan.workers} actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU, "
                          f"{plan.threads} thread(s); Ray {ray.__version__}")
-            pool = _Pool(CompressWorker, (folder.url, storage_options, enc, backend, plan.threads), plan, "compress")
+            pool = _Pool(CompressWorker, (folder.url, _worker_storage_options(storage_options), enc, backend,
+                                           plan.threads), plan, "compress")
             _run_queue(
                 pool, queue, max_retries,
                 on_done=lambda a, row: finished(a[0], row),
@@ -471,6 +506,8 @@ def decode_archive(
     if not scale > 0:
         raise ConfigError(f"scale must be > 0, got {scale}")
     arc = open_archive(archive, storage_options=storage_options)
+    for line in arc.damaged:  # a damaged marker stops only its own shard
+        print(f"smartsplat decode: DAMAGED {line}", file=stream, flush=True)
     have = list(arc.ids())
     wanted = list(dict.fromkeys(ids)) if ids else have
     out = Folder(dst, storage_options)
@@ -504,9 +541,9 @@ def decode_archive(
     started = False
     try:
         if todo:
-            started = connect(address, num_cpus=num_cpus)
+            started = connect(address, num_cpus=num_cpus, log=prog.message)
             plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker)
-            pool = _Pool(DecodeWorker, (archive, dst, storage_options, fmt, scale, overwrite, backend, plan.threads),
+            pool = _Pool(DecodeWorker, (archive, dst, _worker_storage_options(storage_options), fmt, scale, overwrite, backend, plan.threads),
                          plan, "decode")
             _run_queue(
                 pool, deque((i,) for i in todo), max_retries,
@@ -524,7 +561,7 @@ def decode_archive(
 
     final = [rows[i] for i in wanted]
     bad = [r for r in final if r.get("status") not in ("ok", "skipped")]
-    damaged = any(r.get("status") == "damaged" for r in bad)
+    damaged = any(r.get("status") == "damaged" for r in bad) or bool(arc.damaged)
     code = EXIT_DAMAGED if damaged else (EXIT_PARTIAL if bad else EXIT_OK)
     result = Result(total=len(wanted), ok=len(wanted) - len(bad), failed=len(bad),
                     failures=[(r["id"], f"{r['status']}: {r.get('error')}") for r in bad],

@@ -4,6 +4,7 @@ SRC may be
 
 - a local folder or an ``s3://`` prefix: every file below it (recursively) whose name ends in an image extension
   (:data:`IMAGE_EXTENSIONS`, case-insensitive); names starting with ``.`` (files or folders) are skipped;
+  symlinked folders are not followed; both kinds of skipped entry are counted in the summary line;
 - a glob (``photos/*.png``, ``s3://bucket/set/**/*.tif``): every *file* it matches, whatever its extension
   (the user said exactly what they want); as in a shell, ``*`` does not match names starting with ``.``;
 - a single image file (it has an image extension): just that image;
@@ -58,12 +59,36 @@ def _hidden(rel: str) -> bool:
     return any(part.startswith(".") for part in rel.split("/") if part)
 
 
-def _list_tree(fs, root: str, uri: str) -> list[str]:
+class Listing(list):
+    """The sorted image URIs of SRC (a list), and ``skipped``: what a folder listing passed over, by reason
+    (``{"symlinked folders": 1, "files without an image extension": 2}``), for the summary line."""
+
+    skipped: dict[str, int]
+
+    def __init__(self, uris=(), skipped: dict[str, int] | None = None):
+        super().__init__(uris)
+        self.skipped = {k: v for k, v in (skipped or {}).items() if v}
+
+    def describe_skipped(self) -> str:
+        """``"; skipped 1 symlinked folder, 2 files without an image extension"`` or ``""``."""
+        if not self.skipped:
+            return ""
+        return "; skipped " + ", ".join(f"{n} {k if n != 1 else k.replace('folders', 'folder').replace('files', 'file')}"
+                                        for k, n in sorted(self.skipped.items(), reverse=True))
+
+
+def _list_tree(fs, root: str, uri: str, skipped: dict[str, int]) -> list[str]:
     out = []
     root = root.rstrip("/")
     for path in fs.find(root, withdirs=False):
         rel = posixpath.relpath(path, root) if path != root else posixpath.basename(path)
-        if _hidden(rel) or not is_image_name(path):
+        if _hidden(rel):
+            continue
+        if not is_remote(uri) and os.path.islink(path) and os.path.isdir(path):
+            skipped["symlinked folders"] = skipped.get("symlinked folders", 0) + 1  # not followed: no loops
+            continue
+        if not is_image_name(path):
+            skipped["files without an image extension"] = skipped.get("files without an image extension", 0) + 1
             continue
         out.append(_join(fs, path, uri))
     return out
@@ -98,8 +123,9 @@ def _read_listing(fs, path: str, uri: str, storage_options: dict[str, Any] | Non
     return out
 
 
-def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> list[str]:
-    """The sorted, deduplicated image URIs that SRC names (see the module doc for the forms of SRC).
+def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> Listing:
+    """The sorted, deduplicated image URIs that SRC names (see the module doc for the forms of SRC), as a
+    :class:`Listing` that also counts what a folder listing skipped (symlinked folders are not followed).
 
     Raises :class:`ConfigError` when SRC does not exist, a listing cannot be read, or nothing is found.
     """
@@ -110,6 +136,7 @@ def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> lis
         uri = os.path.expanduser(uri)
     fs, path = _fs(uri, storage_options)
     fs.invalidate_cache()  # fsspec reuses instances; a stale listing cache would hide new images
+    skipped: dict[str, int] = {}
     try:
         if any(c in path for c in _GLOB_CHARS) and not fs.exists(path):
             dotted = posixpath.basename(path).startswith(".")  # like a shell: '*' does not match dotfiles
@@ -117,7 +144,7 @@ def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> lis
                      if (dotted or not posixpath.basename(p).startswith(".")) and fs.isfile(p)]
             kind = "glob"
         elif fs.isdir(path):
-            found = _list_tree(fs, path, uri)
+            found = _list_tree(fs, path, uri, skipped)
             kind = "folder"
         elif fs.isfile(path):
             if is_image_name(path):
@@ -130,8 +157,9 @@ def list_sources(src: str, storage_options: dict[str, Any] | None = None) -> lis
         raise
     except (OSError, ValueError) as err:
         raise ConfigError(f"SRC {src}: cannot list ({type(err).__name__}: {err})") from err
-    uris = sorted(set(found))
+    uris = Listing(sorted(set(found)), skipped)
     if not uris:
         raise ConfigError(f"SRC {src}: no images found in this {kind}"
-                          + (f" (looked for {', '.join(IMAGE_EXTENSIONS)})" if kind == "folder" else ""))
+                          + (f" (looked for {', '.join(IMAGE_EXTENSIONS)})" if kind == "folder" else "")
+                          + uris.describe_skipped())
     return uris

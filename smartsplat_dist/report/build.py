@@ -58,42 +58,57 @@ def pick_samples(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     return [ok[i] for i in idx]
 
 
+def _safe_rel(rel: str) -> bool:
+    parts = rel.split("/")
+    return bool(rel) and "\\" not in rel and "\x00" not in rel and not any(p in ("", ".", "..") for p in parts)
+
+
 def source_candidates(source: str, source_root: str | None, common_root: str | None) -> list[str]:
-    """Where to look for an original: its own URI, or under ``source_root`` (same relative path below the
-    sources' common folder, then just the file name)."""
+    """Where an original may be read: only under ``source_root``, the folder (or ``s3://`` prefix) the user
+    vouches for: the same relative path below the sources' common folder, then just the file name. Never the
+    manifest's own URI (an archive is untrusted: it could name any local file or URL); nothing without a root.
+    Relative parts that could leave the root (``..``, ``.``, empty, backslash, NUL) are not tried."""
     if not source_root:
-        return [source]
+        return []
     tail = source.split("://", 1)[-1]
-    out = []
+    rels = []
     if common_root and tail.startswith(common_root.rstrip("/") + "/"):
-        out.append(posixpath.join(source_root, tail[len(common_root.rstrip("/")) + 1:]))
-    out.append(posixpath.join(source_root, posixpath.basename(tail)))
-    return list(dict.fromkeys(out))
+        rels.append(tail[len(common_root.rstrip("/")) + 1:])
+    rels.append(posixpath.basename(tail))
+    root = source_root.rstrip("/") or "/"
+    return list(dict.fromkeys(posixpath.join(root, r) for r in rels if _safe_rel(r)))
 
 
 def _common_root(rows: list[dict[str, Any]]) -> str | None:
     tails = [str(r["source"]).split("://", 1)[-1] for r in rows if isinstance(r.get("source"), str)]
     if not tails:
         return None
-    parents = [posixpath.dirname(t) for t in tails]
-    try:
-        return os.path.commonpath(parents) if all(p.startswith("/") for p in parents) else \
-            posixpath.commonpath(parents)
-    except ValueError:
-        return None
+
+
+def _inside_root(uri: str, source_root: str) -> bool:
+    """A local candidate must stay inside the root once symbolic links are resolved."""
+    if "://" in source_root and not source_root.startswith("file://"):
+        return True  # object stores have no links; the name was checked by source_candidates
+    root = os.path.realpath(source_root.removeprefix("file://"))
+    return os.path.realpath(uri.removeprefix("file://")).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def load_original(row: dict[str, Any], source_root: str | None, common_root: str | None,
                   storage_options: dict[str, Any] | None, max_pixels: int | None) -> tuple[np.ndarray | None, str]:
-    """(pixels uint8 [H, W, 3] or None, where it came from or why not)."""
+    """(pixels uint8 [H, W, 3] or None, where it came from or why not). Reads only under ``source_root``."""
     from ..io.images import DEFAULT_MAX_PIXELS, load_image
     from ..io.storage import read_uri
 
     source = row.get("source")
     if not isinstance(source, str) or not source:
         return None, "the manifest row has no source"
+    if not source_root:
+        return None, SKIPPED_NO_ROOT
     why = []
     for uri in source_candidates(source, source_root, common_root):
+        if not _inside_root(uri, source_root):
+            why.append(f"{uri}: leads outside --source-root (a link): not read")
+            continue
         try:
             data = read_uri(uri, storage_options)
         except (OSError, ValueError, SmartsplatError) as err:
@@ -105,7 +120,11 @@ def load_original(row: dict[str, Any], source_root: str | None, common_root: str
             why.append(str(err))
             continue
         return pixels, uri
-    return None, "original not available (" + "; ".join(why) + ")"
+    return None, "original not available (" + ("; ".join(why) or "no safe path under --source-root") + ")"
+
+
+#: Why a sample has no original when no --source-root was given.
+SKIPPED_NO_ROOT = "original not read: the report reads originals only under --source-root"
 
 
 def make_sample(archive, row: dict[str, Any], *, source_root: str | None, common_root: str | None,
@@ -212,6 +231,15 @@ def collect(url: str, *, rd_path: str | None = None, samples: int = 4, source_ro
         chosen.append(make_sample(archive, row, source_root=source_root, common_root=common,
                                   storage_options=storage_options, backend=backend,
                                   max_pixels=max_pixels if isinstance(max_pixels, int) else None))
+    skipped = [s.row for s in chosen if SKIPPED_NO_ROOT in s.notes]
+    if skipped:
+        notes.append(f"originals not read for {len(skipped)} sample(s) ({', '.join(str(r.get('id')) for r in skipped)}): "
+                     "an archive's source URIs are not trusted; pass --source-root DIR (or an s3:// prefix) to "
+                     "compare with the originals found under it")
+    outside = [s.row for s in chosen if any("outside --source-root" in n for n in s.notes)]
+    if outside:
+        notes.append(f"{len(outside)} sample(s) skipped sources leading outside --source-root: "
+                     f"{', '.join(str(r.get('id')) for r in outside)}")
     rd, rd_png = None, None
     if rd_path:
         from ..bench.plots import rd_figure_png

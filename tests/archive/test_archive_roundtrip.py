@@ -52,7 +52,7 @@ def test_get_is_one_ranged_read(local_built, monkeypatch):
     image_id = a.ids()[2]
     assert a.get(image_id) == local_built.records[image_id]
     loc = a.location(image_id)
-    assert calls == [(loc.tar, loc.offset, loc.offset + loc.length)]
+    assert calls == [(loc.tar, loc.offset - 512, loc.offset + loc.length)]  # the member header, then the data
 
 
 def test_tar_is_a_plain_posix_tar(local_built):
@@ -201,8 +201,9 @@ def test_marker_with_escaping_id_is_rejected(local_built, bad_id):
         if row["id"] == good:
             row["id"] = bad_id
     f.write_bytes(name, json.dumps(marker).encode())
-    with pytest.raises(ArchiveError, match="invalid image id"):
-        open_archive(local_built.url)
+    arc = open_archive(local_built.url)  # readers leave the damaged shard out and name it
+    assert any(name in d and "invalid image id" in d for d in arc.damaged)
+    assert set(arc.ids()) == set(local_built.records) - set(local_built.plan[0])
     rep = verify_archive(local_built.url)
     assert not rep.ok and any(name in d and "invalid image id" in d for d in rep.damaged)
 

@@ -51,3 +51,26 @@ def test_plan_shards():
     for bad in (0, -1, 1.5):
         with pytest.raises(ConfigError):
             plan_shards(ids, bad)
+
+
+def test_non_ascii_names_keep_their_names_safely(tmp_path):
+    import pytest as _pytest
+
+    from smartsplat_dist.archive import ArchiveWriter, check_id, image_id_for, open_archive
+    from smartsplat_dist.errors import ArchiveError as _AE
+
+    taken: set = set()
+    assert image_id_for("/data/日本語.png", taken) == "日本語"
+    assert image_id_for("/data/Ünïcode café.jpg", taken) == "Ünïcode_café"
+    assert image_id_for("/data/e\u0301te\u0301.png", taken) == "\u00e9t\u00e9"  # NFD file name -> NFC id
+    assert image_id_for("/data/ÉTÉ.png", taken).startswith("ÉTÉ-")  # a case-insensitive clash
+    for hostile in ("a\u202egnp.exe", "a\uff0fb", "..\u2215x", "x\u0000y", "a\u3000b"):
+        assert all(c not in image_id_for(f"/d/{hostile}.png", taken) for c in "/\\\u202e\uff0f\u2215\u3000\x00.")
+    for bad in ("a/b", "..", "a\u202eb", "\u0301x", "e\u0301", "x" * 70 + "日" * 50):
+        with _pytest.raises(_AE):
+            check_id(bad)
+    w = ArchiveWriter(str(tmp_path / "a"), {"k": 1}, ["x"], check_records=False)
+    w.open()
+    w.stage("日本語", b"record bytes", {"source": "/data/日本語.png"})
+    w.commit_shard(0, ["日本語"])
+    assert open_archive(str(tmp_path / "a")).get("日本語") == b"record bytes"  # its pax header names it

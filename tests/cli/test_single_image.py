@@ -98,3 +98,33 @@ def test_damaged_record_is_refused(small_photo, tmp_path):
     assert not (tmp_path / "bad.png").exists()
     _one_line_error(smartsplat("render", str(tmp_path / "absent.ssplat"), "-o", str(tmp_path / "a.png")),
                     "absent.ssplat")
+
+
+def test_small_things_a_user_meets(tmp_path, capsys):
+    """Strict JSON (a perfect PSNR is null, not Infinity), the file named in errors, outputs follow the umask."""
+    import json
+    import os
+
+    from PIL import Image
+
+    from smartsplat_dist.cli import main
+
+    old = os.umask(0o022)
+    try:
+        black = tmp_path / "black.png"
+        Image.new("RGB", (16, 16), (0, 0, 0)).save(black)
+        out = tmp_path / "b.ssplat"
+        assert main(["encode", str(black), "-o", str(out), "--steps", "0", "--cr", "2", "--quiet"]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        stats = json.loads(line, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+        assert stats["psnr"] is None  # a perfect reconstruction
+        assert (out.stat().st_mode & 0o777) == 0o644
+        png = tmp_path / "b.png"
+        assert main(["render", str(out), "-o", str(png)]) == 0
+        assert (png.stat().st_mode & 0o777) == 0o644
+        one = tmp_path / "one.png"
+        Image.new("RGB", (1, 1)).save(one)
+        assert main(["encode", str(one), "-o", str(tmp_path / "o.ssplat"), "--quiet"]) == 2
+        assert str(one) in capsys.readouterr().err
+    finally:
+        os.umask(old)

@@ -63,3 +63,17 @@ def test_errors_are_clear(tmp_path, tree):
     comments.write_text("# nothing\n\n")
     with pytest.raises(ConfigError, match="no images"):
         list_sources(str(comments))
+
+
+def test_skipped_entries_are_counted(tmp_path):
+    from smartsplat_dist.pipeline.sources import list_sources
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.png").write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "noext").write_bytes(b"x")
+    listing = list_sources(str(tmp_path))
+    assert listing == [str(tmp_path / "real" / "a.png")]
+    assert listing.skipped == {"symlinked folders": 1, "files without an image extension": 2}
+    assert listing.describe_skipped() == "; skipped 1 symlinked folder, 2 files without an image extension"

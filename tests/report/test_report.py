@@ -17,7 +17,7 @@ from .conftest import HOSTILE
 
 @pytest.fixture(scope="module")
 def page(small_archive):
-    return build_report(small_archive["url"], samples=3, backend="cpu")
+    return build_report(small_archive["url"], samples=3, backend="cpu", source_root=str(small_archive["src"]))
 
 
 def _rows(html):
@@ -71,7 +71,7 @@ def test_missing_source_is_noted_not_fatal(small_archive, tmp_path):
 
 
 def test_source_candidates():
-    assert source_candidates("s3://b/in/a/x.png", None, None) == ["s3://b/in/a/x.png"]
+    assert source_candidates("s3://b/in/a/x.png", None, None) == []  # never the archive's own URI
     assert source_candidates("s3://b/in/a/x.png", "/local", "b/in") == ["/local/a/x.png", "/local/x.png"]
 
 
@@ -192,6 +192,41 @@ def test_report_of_an_s3_archive_with_s3_sources(small_archive, s3):
         keep = {k: row[k] for k in ("height", "width", "n_gaussians", "psnr", "ssim", "seconds")}
         writer.stage(image_id, small_archive["records"][image_id], {**keep, "source": uri})
     writer.commit_shard(0, ["bamboo", "mountain"])
-    page = build_report(f"{base}/archive", samples=2, storage_options=s3.storage_options, backend="cpu")
+    page = build_report(f"{base}/archive", samples=2, storage_options=s3.storage_options, backend="cpu",
+                        source_root=f"{base}/in")
     assert {i for _s, i in _rows(page)} == {"bamboo", "mountain"}
     assert len(re.findall(r'<img src="data:image/png', page)) == 4 and "original not available" not in page
+
+
+def test_report_reads_only_sources_the_user_vouches_for(small_archive, tmp_path):
+    """A hostile archive's rows point at files outside the source root: none is read, and the page says so."""
+    import json
+
+    from smartsplat_dist.io.storage import Folder
+
+    secret = tmp_path / "private"
+    secret.mkdir()
+    shutil.copy(small_archive["sources"][0], secret / "mine.png")
+    url = tmp_path / "archive"
+    shutil.copytree(small_archive["url"], url)
+    folder = Folder(str(url))
+    for name in folder.list("shards", ".json"):
+        marker = json.loads(folder.read_bytes(name))
+        for row in marker["rows"]:
+            row["source"] = str(secret / "mine.png")
+        folder.write_bytes(name, json.dumps(marker).encode())
+    page = build_report(str(url), samples=3, backend="cpu")  # no --source-root: no original read at all
+    assert "originals not read for 3 sample(s)" in page
+    assert len(re.findall(r'<img src="data:image/png', page)) == 3  # decoded crops only
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "escape").symlink_to(secret)
+    for source in (str(secret / "mine.png"), "../private/mine.png"):
+        assert all(str(root) in c for c in source_candidates(source, str(root), str(tmp_path)))
+    page = build_report(str(url), samples=3, backend="cpu", source_root=str(root))
+    assert len(re.findall(r'<img src="data:image/png', page)) == 3
+    # A link inside the root that leads out of it is not followed.
+    (root / "mine.png").symlink_to(secret / "mine.png")
+    page = build_report(str(url), samples=3, backend="cpu", source_root=str(root))
+    assert len(re.findall(r'<img src="data:image/png', page)) == 3
+    assert "skipped sources leading outside --source-root" in page
