@@ -109,18 +109,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
 
 @dataclass(frozen=True)
 class ActorPlan:
-    """How many actors and what each reserves."""
+    """What each actor reserves and how many there may be at most.
+
+    ``workers``: upper bound on live actors; ``num_gpus`` 0 means CPU actors; ``elastic``: wait for GPUs the
+    cluster does not have yet (ask the autoscaler for them) instead of taking what is there."""
 
     workers: int
     num_cpus: float
     num_gpus: float
     threads: int
+    elastic: bool = False
 
 
 def plan_actors(n_items: int, workers: int | None, gpus_per_worker: float | None,
-                cpus_per_worker: float | None = None) -> ActorPlan:
-    """One actor per ``gpus_per_worker`` GPUs when the cluster has GPUs, else CPU actors sharing the CPUs.
+                cpus_per_worker: float | None = None, *, local: bool = True) -> ActorPlan:
+    """GPU actors (``gpus_per_worker`` GPUs each) or CPU actors sharing the CPUs.
 
+    CPU actors only when asked (``gpus_per_worker`` 0) or on a ``local`` cluster (started here, or the one this
+    process already runs) that has no GPU. GPU actors on a joined cluster are *elastic*: one per
+    ``gpus_per_worker`` GPUs as nodes come and go, at most ``workers`` (default: as many as there is work for).
     CPU actors: default ``workers = max(1, CPUs // 4)``; each reserves ``CPUs / workers`` (fractional when there
     are more workers than CPUs; at most the largest node's CPUs) and runs that many torch/numba threads."""
     import ray
@@ -131,23 +138,47 @@ def plan_actors(n_items: int, workers: int | None, gpus_per_worker: float | None
     node_cpus = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
     max_node_cpus = max(node_cpus or [total_cpus]) or 1.0
     gpw = 1.0 if gpus_per_worker is None else float(gpus_per_worker)
-    if total_gpus > 0 and gpw > 0:
-        n = workers or max(1, int(total_gpus // gpw))
-        cpus = cpus_per_worker if cpus_per_worker is not None else min(1.0, max(total_cpus, 0.01) / n)
-        plan = ActorPlan(n, cpus, gpw, max(1, int(cpus)))
-    else:
-        n = workers or max(1, int(total_cpus // 4))
-        share = total_cpus / n if total_cpus > 0 else 1.0
-        cpus = cpus_per_worker if cpus_per_worker is not None else min(share, max_node_cpus)
-        cpus = max(0.01, round(cpus, 2))
-        plan = ActorPlan(n, cpus, 0.0, max(1, int(cpus)))
-    return ActorPlan(max(1, min(plan.workers, max(1, n_items))), plan.num_cpus, plan.num_gpus, plan.threads)
+    n_items = max(1, n_items)
+    if gpw > 0 and (total_gpus > 0 or not local):
+        n = min(workers or n_items, n_items)
+        cpus = cpus_per_worker if cpus_per_worker is not None else 1.0
+        return ActorPlan(n, cpus, gpw, max(1, int(cpus)), elastic=not local or total_gpus > 0)
+    n = workers or max(1, int(total_cpus // 4))
+    share = total_cpus / n if total_cpus > 0 else 1.0
+    cpus = cpus_per_worker if cpus_per_worker is not None else min(share, max_node_cpus)
+    cpus = max(0.01, round(cpus, 2))
+    return ActorPlan(max(1, min(n, n_items)), cpus, 0.0, max(1, int(cpus)), elastic=False)
+
+
+def node_slots(nodes: list[dict[str, Any]], plan: ActorPlan) -> int:
+    """How many actors of ``plan`` the alive ``nodes`` (``ray.nodes()``) can hold in all."""
+    total = 0
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        res = node.get("Resources", {})
+        fits = []
+        if plan.num_gpus > 0:
+            fits.append(int(float(res.get("GPU", 0.0)) // plan.num_gpus + 1e-9))
+        if plan.num_cpus > 0:
+            fits.append(int(float(res.get("CPU", 0.0)) / plan.num_cpus + 1e-9))
+        total += min(fits) if fits else 0
+    return total
 
 
 class _Pool:
-    """Long-lived actors, one task in flight each, replaced when they die."""
+    """Long-lived actors, one task in flight each, following the cluster.
 
-    def __init__(self, cls: type, args: tuple, plan: ActorPlan, method: str):
+    Each :meth:`sync` (every loop turn, at most every ``SYNC_SECONDS``) sizes the pool to
+    ``min(plan.workers, work left, what the alive nodes can hold)``: it starts actors for new capacity (a node
+    joined), forgets dead ones (their node left; their image is retried) and, for elastic GPU plans, asks the
+    autoscaler for one bundle per actor the work could use (``request_resources``). A new actor gets work only
+    once it answers a ping, so no image waits on an actor that cannot be placed."""
+
+    SYNC_SECONDS = 1.0
+
+    def __init__(self, cls: type, args: tuple, plan: ActorPlan, method: str,
+                 on_message: Callable[[str], None] | None = None):
         import ray
 
         self.ray = ray
@@ -158,13 +189,78 @@ class _Pool:
         self.opts = dict(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_MAX_RESTARTS,
                          max_task_retries=0, runtime_env={"env_vars": _forwarded_env()})
         self.idle: list[Any] = []
+        self.starting: dict[Any, tuple[Any, float]] = {}  # ping ref -> (actor, start time)
         self.inflight: dict[Any, tuple[Any, tuple]] = {}  # object ref -> (actor, task args)
         self.restarts = 0
-        for _ in range(plan.workers):
-            self.idle.append(self._new())
+        self.started = 0
+        self.ready_delays: list[float] = []  # seconds from an actor's start to its first ping answer
+        self.on_message = on_message or (lambda text: None)
+        self._last_sync = -1e9
+        self._requested = -1
+        self._waiting: tuple[int, int] | None = None
 
-    def _new(self):
-        return self.remote_cls.options(**self.opts).remote(*self.args)
+    def _new(self) -> None:
+        actor = self.remote_cls.options(**self.opts).remote(*self.args)
+        self.starting[actor.ping.remote()] = (actor, time.monotonic())
+        self.started += 1
+
+    @property
+    def live(self) -> int:
+        return len(self.idle) + len(self.inflight) + len(self.starting)
+
+    def sync(self, work_left: int, force: bool = False) -> None:
+        """Size the pool for ``work_left`` images (queued + in flight); see the class doc."""
+        ray = self.ray
+        if self.starting:
+            ready, _ = ray.wait(list(self.starting), num_returns=len(self.starting), timeout=0)
+            for ref in ready:
+                actor, t_start = self.starting.pop(ref)
+                try:
+                    ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError):
+                    self._kill(actor)
+                    continue
+                self.ready_delays.append(time.monotonic() - t_start)
+                self.idle.append(actor)
+        now = time.monotonic()
+        if not force and now - self._last_sync < self.SYNC_SECONDS:
+            return
+        self._last_sync = now
+        want = min(self.plan.workers, work_left)
+        slots = node_slots(ray.nodes(), self.plan)
+        target = min(want, slots)
+        if self.plan.elastic and want != self._requested:
+            self._request(want)
+        while self.live < target:
+            self._new()
+        while self.live > max(target, len(self.inflight)) and self.starting:  # capacity went away
+            ref = next(iter(self.starting))
+            actor, _ = self.starting.pop(ref)
+            self._kill(actor)
+        ready = len(self.idle) + len(self.inflight)
+        if self.plan.num_gpus > 0 and ready < want:
+            if self._waiting != (ready, want):
+                self.on_message(f"  waiting for GPUs ({ready}/{want}): actors of {self.plan.num_gpus:g} GPU each "
+                                f"start as nodes join ({slots} place(s) on the cluster now)")
+            self._waiting = (ready, want)
+        elif self._waiting is not None and ready >= want:
+            self.on_message(f"  {ready} GPU actor(s) working")
+            self._waiting = None
+
+    def _request(self, n: int) -> None:
+        """Ask the autoscaler for ``n`` actors' worth of GPUs (0 withdraws the request)."""
+        try:
+            from ray.autoscaler.sdk import request_resources
+
+            bundle = {"GPU": self.plan.num_gpus}
+            if self.plan.num_cpus > 0:
+                bundle["CPU"] = self.plan.num_cpus
+            request_resources(bundles=[dict(bundle) for _ in range(n)])
+            self._requested = n
+        except Exception as err:  # noqa: BLE001 - no autoscaler API here: the pool still follows the nodes
+            if self._requested != -2:
+                self.on_message(f"  cannot ask the autoscaler for GPUs ({type(err).__name__}: {err})")
+            self._requested = -2
 
     def submit(self, *task_args) -> None:
         actor = self.idle.pop()
@@ -174,7 +270,13 @@ class _Pool:
     def wait(self, timeout: float):
         """Finished tasks: [(task args, row | None, error | None, actor_died)]."""
         ray = self.ray
-        ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        refs = list(self.inflight)
+        if not refs:
+            time.sleep(min(timeout, 0.5) if not self.starting else 0)
+            if self.starting:
+                ray.wait(list(self.starting), num_returns=1, timeout=min(timeout, 0.5))
+            return []
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout if not self.starting else min(timeout, 0.5))
         out = []
         for ref in ready:
             actor, task_args = self.inflight.pop(ref)
@@ -182,38 +284,33 @@ class _Pool:
                 out.append((task_args, ray.get(ref), None, False))
                 self.idle.append(actor)
             except ray.exceptions.RayActorError as err:
-                self.replace(actor)
+                self._kill(actor)
+                self.restarts += 1  # sync() starts a replacement where there is room for one
                 out.append((task_args, None, err, True))
             except ray.exceptions.RayTaskError as err:  # an unexpected exception; the actor lives on
                 self.idle.append(actor)
                 out.append((task_args, None, err, False))
         return out
 
-    def replace(self, actor) -> None:
+    def _kill(self, actor) -> None:
         try:
             self.ray.kill(actor, no_restart=True)
         except Exception:  # noqa: BLE001 - already gone
             pass
-        self.restarts += 1
-        self.idle.append(self._new())
 
     def retire_idle(self) -> None:
         """Stop actors with nothing left to do (frees their GPU/CPUs, e.g. for a replacement still pending)."""
         while self.idle:
-            actor = self.idle.pop()
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
+            self._kill(self.idle.pop())
 
     def shutdown(self) -> None:
         self.retire_idle()
-        for actor, _ in self.inflight.values():
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
+        for actor, _ in list(self.starting.values()) + [a for a, _ in self.inflight.values()]:
+            self._kill(actor)
+        self.starting.clear()
         self.inflight.clear()
+        if self.plan.elastic and self._requested > 0:
+            self._request(0)
 
 
 def _reason(err: BaseException) -> str:
@@ -235,7 +332,9 @@ def _run_queue(pool: _Pool, queue: deque, max_retries: int, on_done: Callable[[t
                on_retry: Callable[[tuple, str, int], None]) -> None:
     """Feed ``queue`` (task-args tuples) to ``pool``; retries on crashes/exceptions up to ``max_retries``."""
     attempts: dict[tuple, int] = {}
+    pool.sync(len(queue), force=True)
     while queue or pool.inflight:
+        pool.sync(len(queue) + len(pool.inflight))
         while queue and pool.idle:
             pool.submit(*queue.popleft())
         if not queue:
