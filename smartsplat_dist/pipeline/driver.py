@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
 from ..archive.layout import image_ids_for, plan_shards
-from ..archive.writer import ArchiveWriter, StagingError
+from ..archive.writer import ArchiveWriter, StagingError, marker_generation
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
 from ..io.storage import Folder
 from . import faults
 from .progress import Progress
 from .sources import list_sources
-from .worker import FORMATS, CompressWorker, DecodeWorker
+from .worker import CHECKPOINT_MINUTES, FORMATS, CompressWorker, DecodeWorker
 
 #: Environment variables forwarded to every actor (storage endpoint and credentials, fault injection).
 #: On a cloud cluster use instance roles instead of keys: then there is nothing secret to forward.
@@ -73,11 +73,14 @@ class Result:
     archive: str = ""
     #: per image worked on in this run: the actor's timings (read/encode/fit/stage/total seconds)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
-    commit_seconds: float = 0.0  # driver time spent committing shards
+    commit_seconds: float = 0.0  # driver time spent committing shards (and writing the manifest)
+    actors_started: int = 0
+    #: per actor started: seconds from its start to its first answer (a node joining -> its actors taking work)
+    actor_ready_seconds: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The counts as a JSON-able dict (no rows, no per-image timings)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("rows", "timings")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("rows", "timings", "actor_ready_seconds")}
 
 
 # -- Ray plumbing ---------------------------------------------------------------------------------------------
@@ -386,6 +389,8 @@ def compress_dataset(
     progress: bool = True,
     stream: IO[str] | None = None,
     num_cpus: int | None = None,
+    checkpoint_minutes: float = CHECKPOINT_MINUTES,
+    retry_failed: bool = False,
 ) -> Result:
     """Compress every image of ``src`` into the archive ``dst`` on a Ray cluster; resumes an unfinished archive.
 
@@ -394,15 +399,20 @@ def compress_dataset(
         dst: archive folder, local or ``s3://``.
         config: :class:`~smartsplat_dist.config.EncodeConfig` (or its dict); recorded in run.json, so
             resuming with another config is refused.
-        workers: number of actors (default: one per GPU; without GPUs ``CPUs // 4``).
-        gpus_per_worker / cpus_per_worker: what each actor reserves (see :func:`plan_actors`).
+        workers: most actors at once (default: one per GPU the cluster has or gets; without GPUs ``CPUs // 4``).
+        gpus_per_worker / cpus_per_worker: what each actor reserves (see :func:`plan_actors`); 0 GPUs: CPU actors.
         images_per_shard: images per tar shard (part of the archive's settings).
-        address: Ray cluster to join (``auto``, ``host:port``); None starts a local one.
+        address: Ray cluster to join (``auto``, ``host:port``); None starts a local one (or uses the one this
+            process already runs). On a joined cluster the actors follow the GPU nodes as they come and go.
         storage_options: fsspec options (e.g. an S3 endpoint) for SRC, the archive and the workers.
         max_retries: retries of an image whose actor crashed (or raised unexpectedly) before it is failed.
         backend: render backend for the fit (``auto``: cuda on GPU actors, else cpu).
         progress: draw the progress display on ``stream`` (default stderr).
         num_cpus: CPUs of a local cluster started here (default: all).
+        checkpoint_minutes: actors save each fit's state this often (and on SIGTERM) next to the staging area;
+            a retried image continues from it. 0: no checkpoints.
+        retry_failed: fit again the images earlier runs left failed, also inside committed shards (each such
+            shard is replaced by a new generation once its images are done).
     Returns:
         :class:`Result`; ``exit_code`` is EXIT_OK when every image is archived, EXIT_PARTIAL when some failed.
     """
@@ -412,6 +422,8 @@ def compress_dataset(
     stream = stream if stream is not None else sys.stderr
     if max_retries < 0:
         raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+    if not checkpoint_minutes >= 0:
+        raise ConfigError(f"checkpoint_minutes must be >= 0, got {checkpoint_minutes}")
     enc = _config_dict(config)
     listing = list_sources(src, storage_options)
     ids = image_ids_for(listing)
@@ -422,11 +434,19 @@ def compress_dataset(
     writer = ArchiveWriter(folder, {"encode": enc, "images_per_shard": images_per_shard}, listing)
     writer.open()
 
+    # -- plan and resume: what is committed, staged, to fit (and, with retry_failed, to fit again) --------------
     markers = writer.committed()
     for k in markers:
         if k >= len(shards):
             raise ArchiveError(f"{folder.url}: shard {k} is committed but this run plans only {len(shards)} shards")
+    generation_of: dict[int, int] = {}  # shards to commit as a new generation (replacing a committed one)
+    if retry_failed:
+        reopened = _reopen_failed(writer, markers, generation_of)
     staged = {i: r for i, r in writer.staged().items() if i in shard_of and shard_of[i] not in markers}
+    if retry_failed:
+        for i in [i for i, r in staged.items() if r.get("status") != "ok"]:
+            writer.unstage(i)
+            del staged[i]
     rows: dict[str, dict[str, Any]] = {}
     for k, m in markers.items():
         for r in m["rows"]:
@@ -436,7 +456,8 @@ def compress_dataset(
     prog = Progress(len(ids), already=len(rows), stream=stream, enabled=progress)
     prog.message(f"smartsplat compress: {len(ids)} images in {len(shards)} shards -> {folder.url}; "
                  f"{sum(len(shards[k]) for k in markers)} in {len(markers)} committed shards, "
-                 f"{len(staged)} staged, {len(todo)} to fit")
+                 f"{len(staged)} staged, {len(todo)} to fit"
+                 + (f" ({reopened} failed image(s) to fit again)" if retry_failed else ""))
 
     n_commits = [0]
     commit_seconds = [0.0]
@@ -447,10 +468,11 @@ def compress_dataset(
     queue = deque((i, source_of[i]) for i in todo)
     refits: dict[str, int] = {}
 
+    # -- commit: a shard as soon as its images are all staged; the manifest after every commit -----------------
     def commit(k: int) -> None:
         tc = time.perf_counter()
         try:
-            marker = writer.commit_shard(k, shards[k])
+            marker = writer.commit_shard(k, shards[k], generation=generation_of.get(k, 0))
         except StagingError as err:
             # A staged record that disagrees with its row (two attempts at one image interleaved) or went
             # missing: forget those images and fit them again, a bounded number of times.
@@ -468,6 +490,8 @@ def compress_dataset(
                     prog.message(f"  refit {image_id}: {err}")
                     queue.append((image_id, source_of[image_id]))
             return
+        markers[k] = marker
+        writer.write_manifest(markers)
         commit_seconds[0] += time.perf_counter() - tc
         for r in marker["rows"]:
             rows[r["id"]] = r
@@ -489,15 +513,17 @@ def compress_dataset(
         if remaining[k] == 0:
             commit(k)
 
+    # -- schedule: the actor pool works through the queue -----------------------------------------------------
     pool = None
     started = False
     try:
         if queue:
             started = connect(address, num_cpus=num_cpus)
-            plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker)
-            prog.message(f"  {plan.workers} actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU, "
-                         f"{plan.threads} thread(s); Ray {ray.__version__}")
-            pool = _Pool(CompressWorker, (folder.url, storage_options, enc, backend, plan.threads), plan, "compress")
+            local = started or not (address or os.environ.get("RAY_ADDRESS"))
+            plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker, local=local)
+            _describe_plan(plan, prog, local, gpus_per_worker)
+            pool = _Pool(CompressWorker, (folder.url, storage_options, enc, backend, plan.threads,
+                                          checkpoint_minutes), plan, "compress", on_message=prog.message)
             _run_queue(
                 pool, queue, max_retries,
                 on_done=lambda a, row: finished(a[0], row),
@@ -520,9 +546,50 @@ def compress_dataset(
                     seconds=time.perf_counter() - t0, exit_code=EXIT_PARTIAL if failures else EXIT_OK,
                     processed=len(todo), skipped=len(ids) - len(todo), shards_committed=n_commits[0],
                     actor_restarts=pool.restarts if pool else 0, rows=final, archive=folder.url,
-                    timings=timings, commit_seconds=commit_seconds[0])
+                    timings=timings, commit_seconds=commit_seconds[0],
+                    actors_started=pool.started if pool else 0,
+                    actor_ready_seconds=list(pool.ready_delays) if pool else [])
     _report(result, "archived", stream, source_of)
     return result
+
+
+def _reopen_failed(writer: ArchiveWriter, markers: dict[int, dict[str, Any]], generation_of: dict[int, int]) -> int:
+    """For ``--retry-failed``: every committed shard with a failed image is reopened. Its ok images are staged
+    again from the committed tar (so the new generation holds them unchanged), its failed images are left
+    unstaged (to be fitted), and it is dropped from ``markers`` and entered in ``generation_of`` (index → the
+    generation to commit). The committed shard stays the shard until the new generation's marker exists.
+    Returns the number of failed images reopened."""
+    from ..archive.reader import Archive
+
+    reopened = 0
+    bad = [k for k, m in markers.items() if any(r.get("status") != "ok" for r in m["rows"])]
+    if not bad:
+        return 0
+    arc = Archive(writer.folder)
+    for k in bad:
+        marker = markers.pop(k)
+        generation_of[k] = marker_generation(marker) + 1
+        for row in marker["rows"]:
+            if row.get("status") == "ok":
+                keep = {key: v for key, v in row.items() if key not in ("shard", "offset", "length", "sha256")}
+                writer.stage(row["id"], arc.get(row["id"]), keep)
+            else:
+                writer.unstage(row["id"])
+                reopened += 1
+    return reopened
+
+
+def _describe_plan(plan: ActorPlan, prog: Progress, local: bool, gpus_per_worker: float | None) -> None:
+    import ray
+
+    if plan.num_gpus > 0:
+        prog.message(f"  up to {plan.workers} GPU actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU; "
+                     f"{'following the cluster' if plan.elastic else 'fixed'}; Ray {ray.__version__}")
+    else:
+        why = "asked for (--gpus-per-worker 0)" if gpus_per_worker is not None and float(gpus_per_worker) == 0 \
+            else "a local cluster without GPUs"
+        prog.message(f"  {plan.workers} CPU actor(s), each {plan.num_cpus:g} CPU, {plan.threads} thread(s) "
+                     f"({why}); Ray {ray.__version__}")
 
 
 def _report(result: Result, verb: str, stream: IO[str], source_of: dict[str, str] | None = None) -> None:
@@ -604,9 +671,10 @@ def decode_archive(
     try:
         if todo:
             started = connect(address, num_cpus=num_cpus)
-            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker)
+            local = started or not (address or os.environ.get("RAY_ADDRESS"))
+            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker, local=local)
             pool = _Pool(DecodeWorker, (archive, dst, storage_options, fmt, scale, overwrite, backend, plan.threads),
-                         plan, "decode")
+                         plan, "decode", on_message=prog.message)
             _run_queue(
                 pool, deque((i,) for i in todo), max_retries,
                 on_done=lambda a, row: finished(a[0], row),
