@@ -60,7 +60,7 @@ def test_pool_follows_gpu_nodes(tmp_path, monkeypatch):
     if ray.is_initialized():
         ray.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 80 * MB,
-                                                     "include_dashboard": False})
+                                                     "include_dashboard": True})
     ray.init(address=c.address, log_to_driver=False, logging_level="WARNING")
     try:
         src, arch = tmp_path / "src", tmp_path / "archive"
