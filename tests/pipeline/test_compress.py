@@ -291,3 +291,29 @@ def test_staged_record_disagreeing_with_its_row_is_refitted(ray_local, tmp_path)
     assert again.exit_code == EXIT_OK and again.ok == 2
     assert verify_archive(str(arch)).ok
     assert sorted(open_archive(str(arch)).ids()) == ["img0", "img1"]
+
+
+def test_retry_failed_replaces_a_committed_shard(ray_local, tmp_path):
+    """A failed image inside a committed shard is fitted again with --retry-failed; its shard is replaced by
+    generation 1 holding the old ok image unchanged and the new one; the manifest follows."""
+    src, arch = tmp_path / "src", tmp_path / "archive"
+    paths = write_tiny_photos(src, 4)
+    good = paths[2].read_bytes()
+    paths[2].write_bytes(b"not an image at all")
+    first = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2, gpus_per_worker=0,
+                             progress=False)
+    assert first.exit_code == EXIT_PARTIAL and [f[0] for f in first.failures] == ["img2"]
+    img3 = open_archive(str(arch)).get("img3")
+    again = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2, gpus_per_worker=0,
+                             progress=False)
+    assert again.exit_code == EXIT_PARTIAL and again.processed == 0  # without the flag a failure stays
+    paths[2].write_bytes(good)  # the cause is fixed (e.g. the object was re-uploaded)
+    fixed = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2, gpus_per_worker=0,
+                             progress=False, retry_failed=True)
+    assert fixed.exit_code == EXIT_OK and fixed.processed == 1 and fixed.ok == 4
+    names = sorted(p.name for p in (arch / "shards").iterdir())
+    assert names == ["shard-00000.json", "shard-00000.tar", "shard-00001.g1.json", "shard-00001.g1.tar"]
+    arc = open_archive(str(arch))
+    assert arc.get("img3") == img3 and arc.row("img2")["status"] == "ok"
+    assert [r["status"] for r in _manifest(Folder(str(arch)))] == ["ok"] * 4
+    assert verify_archive(str(arch)).ok
