@@ -4,13 +4,15 @@ Compress:
 1. list SRC (:func:`~.sources.list_sources`), give each image an id and a shard (deterministic from the
    sorted listing), open the archive (a different config or listing is refused);
 2. resume: committed shards are skipped, staged images (ok or failed) are not refitted, shards whose images are
-   all staged are committed straight away;
-3. start one long-lived actor per GPU (``num_gpus=gpus_per_worker``), or CPU actors with a share of the CPUs;
-   keep one task in flight per actor (``ray.wait``), passing ids and URIs only; rows come back as small dicts;
+   all staged are committed straight away; with ``retry_failed`` failed images are fitted again, and committed
+   shards holding one are reopened, to be committed as their next generation;
+3. a pool of long-lived actors that follows the cluster (:class:`_Pool`): one per GPU (``num_gpus=
+   gpus_per_worker``) as GPU nodes join, asking the autoscaler for what the pending images could use, or CPU
+   actors with a share of the CPUs; one task in flight per actor (``ray.wait``), passing ids and URIs only;
+   rows come back as small dicts; actors checkpoint their fits (see :mod:`~smartsplat_dist.fitting.checkpoint`);
 4. commit each shard *in the driver* as soon as its images are all staged or finally failed (the driver is
    the only committer, so no two processes race for a marker; actors keep fitting meanwhile because their
-   next task was submitted before the commit);
-5. write the manifest from the markers.
+   next task was submitted before the commit), then rewrite the manifest, so it is current while the job runs.
 
 Failures: an expected per-image problem is a ``failed`` row staged by the actor. A crashed actor
 (``RayActorError``: process exit, OOM kill, node loss) or an unexpected exception costs the image one attempt:

@@ -83,6 +83,7 @@ def test_recipes_agree_and_the_example_command_parses():
         from _runs import sweep_parser
     finally:
         sys.path.pop(0)
-    args = sweep_parser("div16k", [100.0], 10, "x").parse_args(argv[4:])
+    assert argv[4] == "--"  # ray submit passes what follows "--" to the script
+    args = sweep_parser("div16k", [100.0], 10, "x").parse_args(argv[5:])
     assert args.src.startswith("s3://") and args.dst.startswith("s3://") and args.cr == [100.0]
     assert args.address == "auto"
