@@ -49,6 +49,7 @@ def encode_image(
     backend: str = "auto",
     config: EncodeConfig | None = None,
     progress: Callable[[int, dict], None] | None = None,
+    checkpoint=None,
 ) -> tuple[bytes, dict[str, Any]]:
     """Compress one image into a record.
 
@@ -58,6 +59,8 @@ def encode_image(
         backend: render backend for fitting (``auto``, ``cpu``, ``torch``, ``cuda``).
         config: the full :class:`EncodeConfig` (defaults when None).
         progress: called as ``progress(step, info)`` while fitting.
+        checkpoint: a :class:`~smartsplat_dist.fitting.checkpoint.Checkpointer`: the fit resumes from its
+            checkpoint and saves new ones (see :func:`~smartsplat_dist.fitting.optimize.fit`).
     Returns:
         (record bytes, stats) where stats has height, width, n_gaussians, bytes, bytes_per_gaussian, nominal_cr,
         real_cr, psnr, ssim, psnr_unquantized, steps, seconds, fit_seconds, init_seconds, conversions.
@@ -84,7 +87,8 @@ def encode_image(
     quantizer = None
     if config.fit.qat_steps > 0:
         quantizer = lambda g: fake_quantize(g, meta, config.codec)  # noqa: E731
-    fitted, fit_stats = fit(gaussians, pixels, config.fit, backend=backend, progress=progress, quantizer=quantizer)
+    fitted, fit_stats = fit(gaussians, pixels, config.fit, backend=backend, progress=progress, quantizer=quantizer,
+                                checkpoint=checkpoint)
     t_fit = time.perf_counter()
 
     record, codec = _encode_within_budget(fitted.to("cpu"), meta, config.codec, budget=int(3 * height * width // config.cr))
@@ -103,6 +107,7 @@ def encode_image(
         "ssim": ssim(decoded, pixels),
         "psnr_unquantized": psnr(unquantized, pixels),
         "steps": int(fit_stats.get("steps", config.fit.steps)),
+        "steps_run": int(fit_stats.get("steps_run", config.fit.steps)),
         "seconds": seconds,
         "init_seconds": t_init - t0,
         "fit_seconds": t_fit - t_init,

@@ -6,6 +6,9 @@ ARCHIVE/run.json                  config, code version, input listing digest
         staging/<id>.json         its manifest row (written after the .rec; the row's presence = staged)
         shards/shard-00042.tar    POSIX tar: <id>.rec members, then __index__.json
         shards/shard-00042.json   commit marker (written last): the shard exists once this exists
+        shards/shard-00042.g1.tar / .g1.json   a later generation of shard 42 (``--retry-failed``): the
+                                  highest generation with a marker is the shard; lower ones are superseded
+        checkpoints/<id>.safetensors   an unfinished fit's state (deleted once the image is staged)
         manifest.jsonl            one row per image, rebuilt from the markers
 ```
 """
@@ -23,6 +26,7 @@ from ..errors import ArchiveError, ConfigError
 RUN_JSON = "run.json"
 MANIFEST = "manifest.jsonl"
 STAGING = "staging"
+CHECKPOINTS = "checkpoints"
 SHARDS = "shards"
 INDEX_MEMBER = "__index__.json"
 RECORD_EXT = ".rec"
@@ -39,7 +43,7 @@ MANIFEST_FIELDS = (
 STATUSES = ("ok", "failed")
 
 MAX_ID_LEN = 200  # characters, and UTF-8 bytes: "<id>.<ext>" must fit a 255-byte file name
-_SHARD_NAME_RE = re.compile(r"^shards/shard-(\d{5,9})\.(tar|json)$")
+_SHARD_NAME_RE = re.compile(r"^shards/shard-(\d{5,9})(?:\.g([1-9]\d{0,5}))?\.(tar|json)$")
 _STEM_MAX = 64
 _STEM_MAX_BYTES = 120
 _PUNCT = "._-"
@@ -147,18 +151,55 @@ def staged_row_name(image_id: str) -> str:
     return f"{STAGING}/{check_id(image_id)}.json"
 
 
-def shard_tar_name(index: int) -> str:
-    return f"{SHARDS}/shard-{_check_index(index):05d}.tar"
+def checkpoint_name(image_id: str) -> str:
+    """Where an unfinished fit of ``image_id`` keeps its checkpoint (a safetensors file)."""
+    return f"{CHECKPOINTS}/{check_id(image_id)}.safetensors"
 
 
-def shard_marker_name(index: int) -> str:
-    return f"{SHARDS}/shard-{_check_index(index):05d}.json"
+def _gen(generation: int) -> str:
+    if isinstance(generation, bool) or not isinstance(generation, int) or not 0 <= generation < 10**6:
+        raise ArchiveError(f"invalid shard generation {generation!r}")
+    return f".g{generation}" if generation else ""
 
 
-def parse_shard_name(rel: str) -> tuple[int, str] | None:
-    """``"shards/shard-00042.json" -> (42, "json")``; None for other names."""
+def shard_tar_name(index: int, generation: int = 0) -> str:
+    """``shards/shard-00042.tar`` (generation 0) or ``shards/shard-00042.g<generation>.tar``."""
+    return f"{SHARDS}/shard-{_check_index(index):05d}{_gen(generation)}.tar"
+
+
+def shard_marker_name(index: int, generation: int = 0) -> str:
+    """``shards/shard-00042.json`` (generation 0) or ``shards/shard-00042.g<generation>.json``."""
+    return f"{SHARDS}/shard-{_check_index(index):05d}{_gen(generation)}.json"
+
+
+def parse_shard_name(rel: str) -> tuple[int, str, int] | None:
+    """``"shards/shard-00042.json" -> (42, "json", 0)``, ``"shards/shard-00042.g2.tar" -> (42, "tar", 2)``;
+    None for other names."""
     m = _SHARD_NAME_RE.match(rel)
-    return (int(m.group(1)), m.group(2)) if m else None
+    return (int(m.group(1)), m.group(3), int(m.group(2) or 0)) if m else None
+
+
+def current_markers(names: Iterable[str]) -> dict[int, tuple[int, str]]:
+    """shard index -> (generation, marker name) of the highest generation that has a marker, from a listing."""
+    out: dict[int, tuple[int, str]] = {}
+    for name in names:
+        parsed = parse_shard_name(name)
+        if parsed is not None and parsed[1] == "json" and parsed[2] >= out.get(parsed[0], (-1, ""))[0]:
+            out[parsed[0]] = (parsed[2], name)
+    return out
+
+
+def superseded_shard_files(names: Iterable[str]) -> list[str]:
+    """Shard files (tars and markers) of a generation below the current one of their shard: left behind by a
+    replacement that was interrupted after the new generation's marker was written; safe to delete."""
+    names = list(names)
+    current = current_markers(names)
+    out = []
+    for name in names:
+        parsed = parse_shard_name(name)
+        if parsed is not None and parsed[0] in current and parsed[2] < current[parsed[0]][0]:
+            out.append(name)
+    return sorted(out)
 
 
 def _check_index(index: Any) -> int:

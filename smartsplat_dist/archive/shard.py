@@ -132,7 +132,7 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def validate_marker(doc: Any, expected_index: int, where: str) -> dict[str, Any]:
+def validate_marker(doc: Any, expected_index: int, where: str, generation: int = 0) -> dict[str, Any]:
     """Check a parsed marker's schema and safety; returns it. ArchiveError naming ``where`` and the problem.
 
     Ids must be safe (:func:`check_id`), every record must lie inside the tar, rows must have unique safe ids
@@ -147,8 +147,10 @@ def validate_marker(doc: Any, expected_index: int, where: str) -> dict[str, Any]
         raise bad(f"unknown format/version {doc.get('format')!r}/{doc.get('version')!r}")
     if doc.get("shard") != expected_index or isinstance(doc.get("shard"), bool):
         raise bad(f"shard number {doc.get('shard')!r} does not match its name (shard {expected_index})")
-    if doc.get("tar") != shard_tar_name(expected_index):
-        raise bad(f"tar name {doc.get('tar')!r} is not {shard_tar_name(expected_index)!r}")
+    if doc.get("generation", 0) != generation or isinstance(doc.get("generation"), bool):
+        raise bad(f"generation {doc.get('generation', 0)!r} does not match its name (generation {generation})")
+    if doc.get("tar") != shard_tar_name(expected_index, generation):
+        raise bad(f"tar name {doc.get('tar')!r} is not {shard_tar_name(expected_index, generation)!r}")
     size = doc.get("size")
     if not _is_count(size) or not _is_sha(doc.get("sha256")):
         raise bad("size or sha256 missing or malformed")
@@ -195,9 +197,9 @@ def validate_marker(doc: Any, expected_index: int, where: str) -> dict[str, Any]
     return doc
 
 
-def parse_marker(data: bytes, expected_index: int, where: str) -> dict[str, Any]:
+def parse_marker(data: bytes, expected_index: int, where: str, generation: int = 0) -> dict[str, Any]:
     """Parse and validate marker bytes (see :func:`validate_marker`)."""
-    return validate_marker(loads(data, where), expected_index, where)
+    return validate_marker(loads(data, where), expected_index, where, generation)
 
 
 def _pax_path_record(name: str) -> bytes:

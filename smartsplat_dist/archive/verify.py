@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ArchiveError, RecordError
-from .layout import INDEX_MEMBER, MANIFEST, RECORD_EXT, RUN_JSON, SHARDS, order_row, parse_shard_name
+from .layout import (
+    INDEX_MEMBER, MANIFEST, RECORD_EXT, RUN_JSON, SHARDS, current_markers, order_row, parse_shard_name,
+    superseded_shard_files,
+)
 from .reader import read_manifest
 from .records import check_record
 from .shard import parse_marker, read_tar_members, sha256_hex, tar_index_doc
@@ -70,21 +73,26 @@ def verify_archive(url, storage_options: dict[str, Any] | None = None, check_rec
         damaged(str(err))
 
     names = folder.list(SHARDS)
-    marker_names: dict[int, str] = {}
+    current = current_markers(names)
+    marker_names = {k: name for k, (_, name) in current.items()}
+    old = set(superseded_shard_files(names))
     tar_names: dict[int, str] = {}
     for name in names:
         parsed = parse_shard_name(name)
         if parsed is None:
             rep.notes.append(f"{name}: unexpected file (ignored)")
-        elif parsed[1] == "json":
-            marker_names[parsed[0]] = name
-        else:
+        elif name in old:
+            rep.notes.append(f"{name}: superseded by generation {current[parsed[0]][0]} of shard {parsed[0]} "
+                             "(left by an interrupted replacement; deleted by the next commit)")
+        elif parsed[1] == "tar" and parsed[2] == current.get(parsed[0], (0, ""))[0]:
             tar_names[parsed[0]] = name
+        elif parsed[1] == "tar":
+            rep.uncommitted.append(f"{name}: no marker: uncommitted generation {parsed[2]} of shard {parsed[0]}")
 
     markers: dict[int, dict[str, Any]] = {}
     for k, name in sorted(marker_names.items()):
         try:
-            markers[k] = parse_marker(folder.read_bytes(name), k, name)
+            markers[k] = parse_marker(folder.read_bytes(name), k, name, current[k][0])
         except ArchiveError as err:
             damaged(str(err))
     owner: dict[str, int] = {}

@@ -4,6 +4,11 @@ Commit protocol: ``stage`` writes ``staging/<id>.rec`` then ``staging/<id>.json`
 means "staged"). ``commit_shard`` builds the tar from staged records, writes it (overwriting any half-written
 one), writes the marker LAST and only if absent, then deletes the staging files. A shard exists once its marker
 exists; resume = marker present → skip; all staged → commit; else fit. The manifest is rebuilt from markers.
+
+Replacing a committed shard (``compress --retry-failed``) writes generation g+1 beside generation g: its tar,
+then its marker (only if absent), and only then deletes g's marker and tar. The highest generation with a marker
+is the shard, so a kill at any moment leaves the old or the new shard whole; files of a lower generation left
+by an interrupted replacement are deleted by the next commit of that shard (:meth:`ArchiveWriter.cleanup`).
 """
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from typing import Any, Iterable
 from ..errors import ArchiveError, RecordError
 from ..io.storage import Folder
 from .layout import (
+    parse_shard_name,
     FORMAT_VERSION, MANIFEST, MARKER_FORMAT, RUN_FORMAT, RUN_JSON, SHARDS, STAGING, check_id, dumps, listing_digest,
-    loads, order_row, parse_shard_name, shard_marker_name, shard_tar_name, staged_record_name, staged_row_name,
+    current_markers, loads, order_row, shard_marker_name, shard_tar_name, staged_record_name, staged_row_name,
+    superseded_shard_files,
 )
 from .records import check_record
 from .shard import parse_marker, sha256_hex, write_shard_tar
@@ -111,23 +118,26 @@ def read_staged(folder: Folder) -> dict[str, dict[str, Any]]:
 
 
 def read_markers(folder: Folder, damaged: list[str] | None = None) -> dict[int, dict[str, Any]]:
-    """shard index -> validated marker, for every ``shards/shard-NNNNN.json``. A bad one: ArchiveError, or,
+    """shard index -> validated marker of its current (highest) generation. A bad one: ArchiveError, or,
     given a ``damaged`` list (readers), one line appended to it naming the marker and the shard left out."""
-    names = {}
-    for name in folder.list(SHARDS, suffix=".json"):
-        parsed = parse_shard_name(name)
-        if parsed is not None:
-            names[name] = parsed[0]
+    current = current_markers(folder.list(SHARDS, suffix=".json"))
+    names = {name: (k, g) for k, (g, name) in current.items()}
     out = {}
     for name, data in folder.read_many(names).items():
+        k, g = names[name]
         try:
-            out[names[name]] = parse_marker(data, names[name], name)
+            out[k] = parse_marker(data, k, name, g)
         except ArchiveError as err:
             if damaged is None:
                 raise
-            damaged.append(f"{err} (shard {names[name]} left out)")
+            damaged.append(f"{err} (shard {k} left out)")
     check_unique_ids(out)
     return dict(sorted(out.items()))
+
+
+def marker_generation(marker: dict[str, Any]) -> int:
+    """The generation of a (validated) marker: 0 for first commits."""
+    return int(marker.get("generation", 0))
 
 
 def check_unique_ids(markers: dict[int, dict[str, Any]]) -> None:
@@ -234,9 +244,11 @@ class ArchiveWriter:
         return read_markers(self.folder)
 
     # -- commit -----------------------------------------------------------------------------------------------
-    def commit_shard(self, index: int, image_ids: list[str]) -> dict[str, Any]:
+    def commit_shard(self, index: int, image_ids: list[str], generation: int = 0) -> dict[str, Any]:
         """Commit shard ``index`` holding ``image_ids`` (all staged, ok or failed); returns its marker.
 
+        ``generation`` > 0 replaces the shard's current generation (which must be lower): the new tar and marker
+        are written first, the older generations' files are deleted after.
         Idempotent: an existing marker with the same ids → no-op (leftover staging files are removed); a tar
         without a marker is overwritten. ArchiveError if an image is not staged, its staged record does not
         match its row (sha256/length) or fails the codec's header check: :class:`StagingError` (an ArchiveError)
@@ -246,12 +258,18 @@ class ArchiveWriter:
             raise ArchiveError(f"shard {index}: no images")
         if len(set(ids)) != len(ids):
             raise ArchiveError(f"shard {index}: an image id is given twice")
-        tar_name, marker_name = shard_tar_name(index), shard_marker_name(index)
+        tar_name, marker_name = shard_tar_name(index, generation), shard_marker_name(index, generation)
         if self.folder.exists(marker_name):
-            marker = parse_marker(self.folder.read_bytes(marker_name), index, marker_name)
+            marker = parse_marker(self.folder.read_bytes(marker_name), index, marker_name, generation)
             self._check_same_ids(index, marker, ids)
             self._drop_staging(ids)
+            self.cleanup(index)
             return marker
+        if generation:
+            have = current_markers(self.folder.list(SHARDS, suffix=".json")).get(index)
+            if have is not None and have[0] >= generation:
+                raise ArchiveError(f"shard {index}: generation {have[0]} exists, cannot commit generation "
+                                   f"{generation} over it")
 
         rows_data = self.folder.read_many([staged_row_name(i) for i in ids])
         missing = [i for i in ids if staged_row_name(i) not in rows_data]
@@ -275,20 +293,33 @@ class ArchiveWriter:
                 row["offset"], row["length"] = entries[i]["offset"], entries[i]["length"]
             final_rows.append(order_row(row))
         marker = {
-            "format": MARKER_FORMAT, "version": FORMAT_VERSION, "shard": index, "tar": tar_name,
+            "format": MARKER_FORMAT, "version": FORMAT_VERSION, "shard": index, "generation": generation,
+            "tar": tar_name,
             "size": tar_size, "sha256": tar_sha, "index": entries, "rows": final_rows,
             "committed_at": _now(),
         }
-        marker = parse_marker(dumps(marker), index, marker_name)  # never write a marker we would not accept
+        marker = parse_marker(dumps(marker), index, marker_name, generation)  # never write one we would not accept
         if not self.folder.write_if_absent(marker_name, dumps(marker, indent=1)):
-            existing = parse_marker(self.folder.read_bytes(marker_name), index, marker_name)
+            existing = parse_marker(self.folder.read_bytes(marker_name), index, marker_name, generation)
             if existing["sha256"] != marker["sha256"]:
                 raise ArchiveError(
                     f"shard {index} was committed concurrently with different contents; run `smartsplat verify`"
                 )
             marker = existing
         self._drop_staging(ids)
+        self.cleanup(index)
         return marker
+
+    def cleanup(self, index: int | None = None) -> list[str]:
+        """Delete superseded generations' files (of shard ``index``, or of all shards): each marker before its
+        tar, so a half-done cleanup leaves at most a tar that verify reports as superseded. Returns the names."""
+        gone = []
+        for name in sorted(superseded_shard_files(self.folder.list(SHARDS)), key=lambda n: not n.endswith(".json")):
+            parsed = parse_shard_name(name)
+            if index is None or (parsed is not None and parsed[0] == index):
+                self.folder.delete(name)
+                gone.append(name)
+        return gone
 
     def _checked_records(self, index: int, ok_ids: list[str], rows: dict[str, dict[str, Any]]):
         """Yield (id, record) of the staged records, checked against their rows (and the codec's header
@@ -344,9 +375,9 @@ class ArchiveWriter:
                     self.folder.delete(name)
 
     # -- manifest ---------------------------------------------------------------------------------------------
-    def write_manifest(self) -> int:
-        """Rewrite manifest.jsonl from all markers; returns the number of rows."""
-        rows = manifest_rows(self.committed())
+    def write_manifest(self, markers: dict[int, dict[str, Any]] | None = None) -> int:
+        """Rewrite manifest.jsonl (atomically) from ``markers`` (default: read them all); returns its rows."""
+        rows = manifest_rows(self.committed() if markers is None else markers)
         self.folder.write_bytes(MANIFEST, manifest_bytes(rows))
         return len(rows)
 

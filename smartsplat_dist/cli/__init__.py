@@ -11,7 +11,7 @@ import sys
 
 from ..errors import EXIT_ERROR, SmartsplatError
 
-COMMANDS = ("encode", "render", "compress", "decode", "status", "verify", "bench", "report")
+COMMANDS = ("encode", "render", "compress", "decode", "status", "verify", "bench", "report", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,9 +11,11 @@ from ..io.storage import parse_storage_options
 
 def add_cluster_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=None,
-                   help="actors (default: one per GPU; without GPUs, CPUs // 4)")
+                   help="most actors at once (default: one per GPU the cluster has or gets; on a local cluster "
+                        "without GPUs, CPUs // 4)")
     p.add_argument("--gpus-per-worker", type=float, default=1.0,
-                   help="GPUs each actor reserves where the cluster has GPUs (default: %(default)s)")
+                   help="GPUs each actor reserves (default: %(default)s); on a joined cluster (--address) the run "
+                        "waits for GPU nodes and asks the autoscaler for them; 0: CPU actors")
     p.add_argument("--cpus-per-worker", type=float, default=None,
                    help="CPUs each actor reserves (default: a fair share of the cluster's CPUs)")
     p.add_argument("--address", default=None,
@@ -42,6 +44,12 @@ def register(sub) -> None:
     p.add_argument("--images-per-shard", type=int, default=16, help="images per tar shard (default: %(default)s)")
     p.add_argument("--max-retries", type=int, default=3,
                    help="retries of an image whose actor crashed before it is failed (default: %(default)s)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="save each fit's state this often (and on SIGTERM) so a retried image continues from it "
+                        "(default: %(default)s; 0: never)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="fit again the images earlier runs left failed, also inside committed shards (those are "
+                        "replaced by a new generation)")
     add_cluster_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result counts as one JSON line on stdout")
     p.set_defaults(func=run)
@@ -66,11 +74,14 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if not args.checkpoint_minutes >= 0:
+        raise ConfigError(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}")
     result = compress_dataset(
         args.src, args.dst, encode_config(args), workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         cpus_per_worker=args.cpus_per_worker, images_per_shard=args.images_per_shard, address=args.address,
         storage_options=parse_storage_options(args.storage_options), max_retries=args.max_retries,
-        backend=args.backend, progress=not args.quiet,
+        backend=args.backend, progress=not args.quiet, checkpoint_minutes=args.checkpoint_minutes,
+        retry_failed=args.retry_failed,
     )
     if args.json:
         print(json_line(result.summary()), flush=True)

@@ -198,7 +198,8 @@ def render_uint8_psnr(g: Gaussians, image: np.ndarray, wins_boxes: list[tuple[in
 
 
 def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig(), backend: str = "auto",
-        progress: Progress | None = None, quantizer: Quantizer | None = None) -> tuple[Gaussians, dict]:
+        progress: Progress | None = None, quantizer: Quantizer | None = None,
+        checkpoint=None) -> tuple[Gaussians, dict]:
     """Fit Gaussians to an image.
 
     Args:
@@ -213,6 +214,9 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
             unquantised, on the backend's device), e.g. to evaluate other metrics along the way.
         quantizer: ``Gaussians -> Gaussians`` straight-through fake quantisation, applied to the forward
             parameters in the last ``config.qat_steps`` steps only.
+        checkpoint: a :class:`~.checkpoint.Checkpointer` (or anything with ``resume(optimizer) -> int`` and
+            ``after_step(step, optimizer)``): the fit continues after the step it restores, and offers it the
+            state after every step.
     Returns:
         (fitted Gaussians: the final parameters, detached, float32 on CPU, unquantised;
          stats: steps, seconds, seconds_per_step, loss (last step), psnr (dB, final parameters unquantised,
@@ -233,7 +237,8 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     qat_from = config.steps - config.qat_steps if quantizer is not None else config.steps
     loss_value = math.nan
     t0 = time.perf_counter()
-    for step in range(1, config.steps + 1):
+    start = checkpoint.resume(opt) + 1 if checkpoint is not None else 1
+    for step in range(start, config.steps + 1):
         g = params.gaussians()
         if step > qat_from:
             g = quantizer(g)
@@ -245,6 +250,8 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
         torch.autograd.backward(list(g.tensors()), list(grads.tensors()))
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if checkpoint is not None:
+            checkpoint.after_step(step, opt)
         if progress is not None and (step % config.log_every == 0 or step == config.steps):
             progress(step, {"step": step, "loss": loss_value, "psnr": _psnr_from_sse(sse, 3.0 * h * w),
                             "seconds": time.perf_counter() - t0, "gaussians": _Lazy(params)})
@@ -252,7 +259,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     with torch.no_grad():
         final = params.gaussians().detach().to("cpu")
     final_psnr = render_uint8_psnr(final.to(device), image, boxes, render_fn)
-    stats = {"steps": config.steps, "seconds": seconds,
+    stats = {"steps": config.steps, "steps_run": config.steps + 1 - start, "seconds": seconds,
              "seconds_per_step": seconds / config.steps if config.steps else 0.0,
              "loss": loss_value, "psnr": final_psnr, "n_gaussians": len(final), "backend": name,
              "windows": len(boxes)}

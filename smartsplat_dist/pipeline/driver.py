@@ -4,13 +4,15 @@ Compress:
 1. list SRC (:func:`~.sources.list_sources`), give each image an id and a shard (deterministic from the
    sorted listing), open the archive (a different config or listing is refused);
 2. resume: committed shards are skipped, staged images (ok or failed) are not refitted, shards whose images are
-   all staged are committed straight away;
-3. start one long-lived actor per GPU (``num_gpus=gpus_per_worker``), or CPU actors with a share of the CPUs;
-   keep one task in flight per actor (``ray.wait``), passing ids and URIs only; rows come back as small dicts;
+   all staged are committed straight away; with ``retry_failed`` failed images are fitted again, and committed
+   shards holding one are reopened, to be committed as their next generation;
+3. a pool of long-lived actors that follows the cluster (:class:`_Pool`): one per GPU (``num_gpus=
+   gpus_per_worker``) as GPU nodes join, asking the autoscaler for what the pending images could use, or CPU
+   actors with a share of the CPUs; one task in flight per actor (``ray.wait``), passing ids and URIs only;
+   rows come back as small dicts; actors checkpoint their fits (see :mod:`~smartsplat_dist.fitting.checkpoint`);
 4. commit each shard *in the driver* as soon as its images are all staged or finally failed (the driver is
    the only committer, so no two processes race for a marker; actors keep fitting meanwhile because their
-   next task was submitted before the commit);
-5. write the manifest from the markers.
+   next task was submitted before the commit), then rewrite the manifest, so it is current while the job runs.
 
 Failures: an expected per-image problem is a ``failed`` row staged by the actor. A crashed actor
 (``RayActorError``: process exit, OOM kill, node loss) or an unexpected exception costs the image one attempt:
@@ -31,13 +33,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
 from ..archive.layout import image_ids_for, plan_shards
-from ..archive.writer import ArchiveWriter, StagingError
+from ..archive.writer import ArchiveWriter, StagingError, marker_generation
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
 from ..io.storage import Folder
 from . import faults
 from .progress import Progress
 from .sources import list_sources
-from .worker import FORMATS, CompressWorker, DecodeWorker
+from .worker import CHECKPOINT_MINUTES, FORMATS, CompressWorker, DecodeWorker
 
 #: Environment variables forwarded to every actor through ``runtime_env`` (storage endpoint, region, profile,
 #: fault injection, decode limits). Ray writes these to its logs (``runtime_env_agent.log``), so no secret is
@@ -78,11 +80,14 @@ class Result:
     archive: str = ""
     #: per image worked on in this run: the actor's timings (read/encode/fit/stage/total seconds)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
-    commit_seconds: float = 0.0  # driver time spent committing shards
+    commit_seconds: float = 0.0  # driver time spent committing shards (and writing the manifest)
+    actors_started: int = 0
+    #: per actor started: seconds from its start to its first answer (a node joining -> its actors taking work)
+    actor_ready_seconds: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The counts as a JSON-able dict (no rows, no per-image timings)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("rows", "timings")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("rows", "timings", "actor_ready_seconds")}
 
 
 # -- Ray plumbing ---------------------------------------------------------------------------------------------
@@ -143,18 +148,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
 
 @dataclass(frozen=True)
 class ActorPlan:
-    """How many actors and what each reserves."""
+    """What each actor reserves and how many there may be at most.
+
+    ``workers``: upper bound on live actors; ``num_gpus`` 0 means CPU actors; ``elastic``: wait for GPUs the
+    cluster does not have yet (ask the autoscaler for them) instead of taking what is there."""
 
     workers: int
     num_cpus: float
     num_gpus: float
     threads: int
+    elastic: bool = False
 
 
 def plan_actors(n_items: int, workers: int | None, gpus_per_worker: float | None,
-                cpus_per_worker: float | None = None) -> ActorPlan:
-    """One actor per ``gpus_per_worker`` GPUs when the cluster has GPUs, else CPU actors sharing the CPUs.
+                cpus_per_worker: float | None = None, *, local: bool = True) -> ActorPlan:
+    """GPU actors (``gpus_per_worker`` GPUs each) or CPU actors sharing the CPUs.
 
+    CPU actors only when asked (``gpus_per_worker`` 0) or on a ``local`` cluster (started here, or the one this
+    process already runs) that has no GPU. GPU actors on a joined cluster are *elastic*: one per
+    ``gpus_per_worker`` GPUs as nodes come and go, at most ``workers`` (default: as many as there is work for).
     CPU actors: default ``workers = max(1, CPUs // 4)``; each reserves ``CPUs / workers`` (fractional when there
     are more workers than CPUs; at most the largest node's CPUs) and runs that many torch/numba threads."""
     import ray
@@ -165,23 +177,47 @@ def plan_actors(n_items: int, workers: int | None, gpus_per_worker: float | None
     node_cpus = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
     max_node_cpus = max(node_cpus or [total_cpus]) or 1.0
     gpw = 1.0 if gpus_per_worker is None else float(gpus_per_worker)
-    if total_gpus > 0 and gpw > 0:
-        n = workers or max(1, int(total_gpus // gpw))
-        cpus = cpus_per_worker if cpus_per_worker is not None else min(1.0, max(total_cpus, 0.01) / n)
-        plan = ActorPlan(n, cpus, gpw, max(1, int(cpus)))
-    else:
-        n = workers or max(1, int(total_cpus // 4))
-        share = total_cpus / n if total_cpus > 0 else 1.0
-        cpus = cpus_per_worker if cpus_per_worker is not None else min(share, max_node_cpus)
-        cpus = max(0.01, round(cpus, 2))
-        plan = ActorPlan(n, cpus, 0.0, max(1, int(cpus)))
-    return ActorPlan(max(1, min(plan.workers, max(1, n_items))), plan.num_cpus, plan.num_gpus, plan.threads)
+    n_items = max(1, n_items)
+    if gpw > 0 and (total_gpus > 0 or not local):
+        n = min(workers or n_items, n_items)
+        cpus = cpus_per_worker if cpus_per_worker is not None else 1.0
+        return ActorPlan(n, cpus, gpw, max(1, int(cpus)), elastic=not local or total_gpus > 0)
+    n = workers or max(1, int(total_cpus // 4))
+    share = total_cpus / n if total_cpus > 0 else 1.0
+    cpus = cpus_per_worker if cpus_per_worker is not None else min(share, max_node_cpus)
+    cpus = max(0.01, round(cpus, 2))
+    return ActorPlan(max(1, min(n, n_items)), cpus, 0.0, max(1, int(cpus)), elastic=False)
+
+
+def node_slots(nodes: list[dict[str, Any]], plan: ActorPlan) -> int:
+    """How many actors of ``plan`` the alive ``nodes`` (``ray.nodes()``) can hold in all."""
+    total = 0
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        res = node.get("Resources", {})
+        fits = []
+        if plan.num_gpus > 0:
+            fits.append(int(float(res.get("GPU", 0.0)) // plan.num_gpus + 1e-9))
+        if plan.num_cpus > 0:
+            fits.append(int(float(res.get("CPU", 0.0)) / plan.num_cpus + 1e-9))
+        total += min(fits) if fits else 0
+    return total
 
 
 class _Pool:
-    """Long-lived actors, one task in flight each, replaced when they die."""
+    """Long-lived actors, one task in flight each, following the cluster.
 
-    def __init__(self, cls: type, args: tuple, plan: ActorPlan, method: str):
+    Each :meth:`sync` (every loop turn, at most every ``SYNC_SECONDS``) sizes the pool to
+    ``min(plan.workers, work left, what the alive nodes can hold)``: it starts actors for new capacity (a node
+    joined), forgets dead ones (their node left; their image is retried) and, for elastic GPU plans, asks the
+    autoscaler for one bundle per actor the work could use (``request_resources``). A new actor gets work only
+    once it answers a ping, so no image waits on an actor that cannot be placed."""
+
+    SYNC_SECONDS = 1.0
+
+    def __init__(self, cls: type, args: tuple, plan: ActorPlan, method: str,
+                 on_message: Callable[[str], None] | None = None):
         import ray
 
         self.ray = ray
@@ -192,13 +228,78 @@ class _Pool:
         self.opts = dict(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_MAX_RESTARTS,
                          max_task_retries=0, runtime_env={"env_vars": _forwarded_env()})
         self.idle: list[Any] = []
+        self.starting: dict[Any, tuple[Any, float]] = {}  # ping ref -> (actor, start time)
         self.inflight: dict[Any, tuple[Any, tuple]] = {}  # object ref -> (actor, task args)
         self.restarts = 0
-        for _ in range(plan.workers):
-            self.idle.append(self._new())
+        self.started = 0
+        self.ready_delays: list[float] = []  # seconds from an actor's start to its first ping answer
+        self.on_message = on_message or (lambda text: None)
+        self._last_sync = -1e9
+        self._requested = -1
+        self._waiting: tuple[int, int] | None = None
 
-    def _new(self):
-        return self.remote_cls.options(**self.opts).remote(*self.args)
+    def _new(self) -> None:
+        actor = self.remote_cls.options(**self.opts).remote(*self.args)
+        self.starting[actor.ping.remote()] = (actor, time.monotonic())
+        self.started += 1
+
+    @property
+    def live(self) -> int:
+        return len(self.idle) + len(self.inflight) + len(self.starting)
+
+    def sync(self, work_left: int, force: bool = False) -> None:
+        """Size the pool for ``work_left`` images (queued + in flight); see the class doc."""
+        ray = self.ray
+        if self.starting:
+            ready, _ = ray.wait(list(self.starting), num_returns=len(self.starting), timeout=0)
+            for ref in ready:
+                actor, t_start = self.starting.pop(ref)
+                try:
+                    ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError):
+                    self._kill(actor)
+                    continue
+                self.ready_delays.append(time.monotonic() - t_start)
+                self.idle.append(actor)
+        now = time.monotonic()
+        if not force and now - self._last_sync < self.SYNC_SECONDS:
+            return
+        self._last_sync = now
+        want = min(self.plan.workers, work_left)
+        slots = node_slots(ray.nodes(), self.plan)
+        target = min(want, slots)
+        if self.plan.elastic and want != self._requested:
+            self._request(want)
+        while self.live < target:
+            self._new()
+        while self.live > max(target, len(self.inflight)) and self.starting:  # capacity went away
+            ref = next(iter(self.starting))
+            actor, _ = self.starting.pop(ref)
+            self._kill(actor)
+        ready = len(self.idle) + len(self.inflight)
+        if self.plan.num_gpus > 0 and ready < want:
+            if self._waiting != (ready, want):
+                self.on_message(f"  waiting for GPUs ({ready}/{want}): actors of {self.plan.num_gpus:g} GPU each "
+                                f"start as nodes join ({slots} place(s) on the cluster now)")
+            self._waiting = (ready, want)
+        elif self._waiting is not None and ready >= want:
+            self.on_message(f"  {ready} GPU actor(s) working")
+            self._waiting = None
+
+    def _request(self, n: int) -> None:
+        """Ask the autoscaler for ``n`` actors' worth of GPUs (0 withdraws the request)."""
+        try:
+            from ray.autoscaler.sdk import request_resources
+
+            bundle = {"GPU": self.plan.num_gpus}
+            if self.plan.num_cpus > 0:
+                bundle["CPU"] = self.plan.num_cpus
+            request_resources(bundles=[dict(bundle) for _ in range(n)])
+            self._requested = n
+        except Exception as err:  # noqa: BLE001 - no autoscaler API here: the pool still follows the nodes
+            if self._requested != -2:
+                self.on_message(f"  cannot ask the autoscaler for GPUs ({type(err).__name__}: {err})")
+            self._requested = -2
 
     def submit(self, *task_args) -> None:
         actor = self.idle.pop()
@@ -208,7 +309,13 @@ class _Pool:
     def wait(self, timeout: float):
         """Finished tasks: [(task args, row | None, error | None, actor_died)]."""
         ray = self.ray
-        ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        refs = list(self.inflight)
+        if not refs:
+            time.sleep(min(timeout, 0.5) if not self.starting else 0)
+            if self.starting:
+                ray.wait(list(self.starting), num_returns=1, timeout=min(timeout, 0.5))
+            return []
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout if not self.starting else min(timeout, 0.5))
         out = []
         for ref in ready:
             actor, task_args = self.inflight.pop(ref)
@@ -216,38 +323,33 @@ class _Pool:
                 out.append((task_args, ray.get(ref), None, False))
                 self.idle.append(actor)
             except ray.exceptions.RayActorError as err:
-                self.replace(actor)
+                self._kill(actor)
+                self.restarts += 1  # sync() starts a replacement where there is room for one
                 out.append((task_args, None, err, True))
             except ray.exceptions.RayTaskError as err:  # an unexpected exception; the actor lives on
                 self.idle.append(actor)
                 out.append((task_args, None, err, False))
         return out
 
-    def replace(self, actor) -> None:
+    def _kill(self, actor) -> None:
         try:
             self.ray.kill(actor, no_restart=True)
         except Exception:  # noqa: BLE001 - already gone
             pass
-        self.restarts += 1
-        self.idle.append(self._new())
 
     def retire_idle(self) -> None:
         """Stop actors with nothing left to do (frees their GPU/CPUs, e.g. for a replacement still pending)."""
         while self.idle:
-            actor = self.idle.pop()
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
+            self._kill(self.idle.pop())
 
     def shutdown(self) -> None:
         self.retire_idle()
-        for actor, _ in self.inflight.values():
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
+        for actor, _ in list(self.starting.values()) + [a for a, _ in self.inflight.values()]:
+            self._kill(actor)
+        self.starting.clear()
         self.inflight.clear()
+        if self.plan.elastic and self._requested > 0:
+            self._request(0)
 
 
 def _reason(err: BaseException) -> str:
@@ -269,7 +371,9 @@ def _run_queue(pool: _Pool, queue: deque, max_retries: int, on_done: Callable[[t
                on_retry: Callable[[tuple, str, int], None]) -> None:
     """Feed ``queue`` (task-args tuples) to ``pool``; retries on crashes/exceptions up to ``max_retries``."""
     attempts: dict[tuple, int] = {}
+    pool.sync(len(queue), force=True)
     while queue or pool.inflight:
+        pool.sync(len(queue) + len(pool.inflight))
         while queue and pool.idle:
             pool.submit(*queue.popleft())
         if not queue:
@@ -321,6 +425,8 @@ def compress_dataset(
     progress: bool = True,
     stream: IO[str] | None = None,
     num_cpus: int | None = None,
+    checkpoint_minutes: float = CHECKPOINT_MINUTES,
+    retry_failed: bool = False,
 ) -> Result:
     """Compress every image of ``src`` into the archive ``dst`` on a Ray cluster; resumes an unfinished archive.
 
@@ -329,15 +435,20 @@ def compress_dataset(
         dst: archive folder, local or ``s3://``.
         config: :class:`~smartsplat_dist.config.EncodeConfig` (or its dict); recorded in run.json, so
             resuming with another config is refused.
-        workers: number of actors (default: one per GPU; without GPUs ``CPUs // 4``).
-        gpus_per_worker / cpus_per_worker: what each actor reserves (see :func:`plan_actors`).
+        workers: most actors at once (default: one per GPU the cluster has or gets; without GPUs ``CPUs // 4``).
+        gpus_per_worker / cpus_per_worker: what each actor reserves (see :func:`plan_actors`); 0 GPUs: CPU actors.
         images_per_shard: images per tar shard (part of the archive's settings).
-        address: Ray cluster to join (``auto``, ``host:port``); None starts a local one.
+        address: Ray cluster to join (``auto``, ``host:port``); None starts a local one (or uses the one this
+            process already runs). On a joined cluster the actors follow the GPU nodes as they come and go.
         storage_options: fsspec options (e.g. an S3 endpoint) for SRC, the archive and the workers.
         max_retries: retries of an image whose actor crashed (or raised unexpectedly) before it is failed.
         backend: render backend for the fit (``auto``: cuda on GPU actors, else cpu).
         progress: draw the progress display on ``stream`` (default stderr).
         num_cpus: CPUs of a local cluster started here (default: all).
+        checkpoint_minutes: actors save each fit's state this often (and on SIGTERM) next to the staging area;
+            a retried image continues from it. 0: no checkpoints.
+        retry_failed: fit again the images earlier runs left failed, also inside committed shards (each such
+            shard is replaced by a new generation once its images are done).
     Returns:
         :class:`Result`; ``exit_code`` is EXIT_OK when every image is archived, EXIT_PARTIAL when some failed.
     """
@@ -347,6 +458,8 @@ def compress_dataset(
     stream = stream if stream is not None else sys.stderr
     if max_retries < 0:
         raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+    if not checkpoint_minutes >= 0:
+        raise ConfigError(f"checkpoint_minutes must be >= 0, got {checkpoint_minutes}")
     enc = _config_dict(config)
     listing = list_sources(src, storage_options)
     ids = image_ids_for(listing)
@@ -357,11 +470,19 @@ def compress_dataset(
     writer = ArchiveWriter(folder, {"encode": enc, "images_per_shard": images_per_shard}, listing)
     writer.open()
 
+    # -- plan and resume: what is committed, staged, to fit (and, with retry_failed, to fit again) --------------
     markers = writer.committed()
     for k in markers:
         if k >= len(shards):
             raise ArchiveError(f"{folder.url}: shard {k} is committed but this run plans only {len(shards)} shards")
+    generation_of: dict[int, int] = {}  # shards to commit as a new generation (replacing a committed one)
+    if retry_failed:
+        reopened = _reopen_failed(writer, markers, generation_of)
     staged = {i: r for i, r in writer.staged().items() if i in shard_of and shard_of[i] not in markers}
+    if retry_failed:
+        for i in [i for i, r in staged.items() if r.get("status") != "ok"]:
+            writer.unstage(i)
+            del staged[i]
     rows: dict[str, dict[str, Any]] = {}
     for k, m in markers.items():
         for r in m["rows"]:
@@ -371,7 +492,8 @@ def compress_dataset(
     prog = Progress(len(ids), already=len(rows), stream=stream, enabled=progress)
     prog.message(f"smartsplat compress: {len(ids)} images in {len(shards)} shards -> {folder.url}; "
                  f"{sum(len(shards[k]) for k in markers)} in {len(markers)} committed shards, "
-                 f"{len(staged)} staged, {len(todo)} to fit{listing.describe_skipped()}")
+                 f"{len(staged)} staged, {len(todo)} to fit{listing.describe_skipped()}"
+                 + (f" ({reopened} failed image(s) to fit again)" if retry_failed else ""))
 
     n_commits = [0]
     commit_seconds = [0.0]
@@ -382,10 +504,11 @@ def compress_dataset(
     queue = deque((i, source_of[i]) for i in todo)
     refits: dict[str, int] = {}
 
+    # -- commit: a shard as soon as its images are all staged; the manifest after every commit -----------------
     def commit(k: int) -> None:
         tc = time.perf_counter()
         try:
-            marker = writer.commit_shard(k, shards[k])
+            marker = writer.commit_shard(k, shards[k], generation=generation_of.get(k, 0))
         except StagingError as err:
             # A staged record that disagrees with its row (two attempts at one image interleaved) or went
             # missing: forget those images and fit them again, a bounded number of times.
@@ -403,6 +526,8 @@ def compress_dataset(
                     prog.message(f"  refit {image_id}: {err}")
                     queue.append((image_id, source_of[image_id]))
             return
+        markers[k] = marker
+        writer.write_manifest(markers)
         commit_seconds[0] += time.perf_counter() - tc
         for r in marker["rows"]:
             rows[r["id"]] = r
@@ -424,16 +549,18 @@ def compress_dataset(
         if remaining[k] == 0:
             commit(k)
 
+    # -- schedule: the actor pool works through the queue -----------------------------------------------------
     pool = None
     started = False
     try:
         if queue:
             started = connect(address, num_cpus=num_cpus, log=prog.message)
-            plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker)
-            prog.message(f"  {plan.workers} actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU, "
-                         f"{plan.threads} thread(s); Ray {ray.__version__}")
+            local = started or not (address or os.environ.get("RAY_ADDRESS"))
+            plan = plan_actors(len(queue), workers, gpus_per_worker, cpus_per_worker, local=local)
+            _describe_plan(plan, prog, local, gpus_per_worker)
             pool = _Pool(CompressWorker, (folder.url, _worker_storage_options(storage_options), enc, backend,
-                                           plan.threads), plan, "compress")
+                                          plan.threads, checkpoint_minutes), plan, "compress",
+                         on_message=prog.message)
             _run_queue(
                 pool, queue, max_retries,
                 on_done=lambda a, row: finished(a[0], row),
@@ -456,9 +583,50 @@ def compress_dataset(
                     seconds=time.perf_counter() - t0, exit_code=EXIT_PARTIAL if failures else EXIT_OK,
                     processed=len(todo), skipped=len(ids) - len(todo), shards_committed=n_commits[0],
                     actor_restarts=pool.restarts if pool else 0, rows=final, archive=folder.url,
-                    timings=timings, commit_seconds=commit_seconds[0])
+                    timings=timings, commit_seconds=commit_seconds[0],
+                    actors_started=pool.started if pool else 0,
+                    actor_ready_seconds=list(pool.ready_delays) if pool else [])
     _report(result, "archived", stream, source_of)
     return result
+
+
+def _reopen_failed(writer: ArchiveWriter, markers: dict[int, dict[str, Any]], generation_of: dict[int, int]) -> int:
+    """For ``--retry-failed``: every committed shard with a failed image is reopened. Its ok images are staged
+    again from the committed tar (so the new generation holds them unchanged), its failed images are left
+    unstaged (to be fitted), and it is dropped from ``markers`` and entered in ``generation_of`` (index → the
+    generation to commit). The committed shard stays the shard until the new generation's marker exists.
+    Returns the number of failed images reopened."""
+    from ..archive.reader import Archive
+
+    reopened = 0
+    bad = [k for k, m in markers.items() if any(r.get("status") != "ok" for r in m["rows"])]
+    if not bad:
+        return 0
+    arc = Archive(writer.folder)
+    for k in bad:
+        marker = markers.pop(k)
+        generation_of[k] = marker_generation(marker) + 1
+        for row in marker["rows"]:
+            if row.get("status") == "ok":
+                keep = {key: v for key, v in row.items() if key not in ("shard", "offset", "length", "sha256")}
+                writer.stage(row["id"], arc.get(row["id"]), keep)
+            else:
+                writer.unstage(row["id"])
+                reopened += 1
+    return reopened
+
+
+def _describe_plan(plan: ActorPlan, prog: Progress, local: bool, gpus_per_worker: float | None) -> None:
+    import ray
+
+    if plan.num_gpus > 0:
+        prog.message(f"  up to {plan.workers} GPU actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU; "
+                     f"{'following the cluster' if plan.elastic else 'fixed'}; Ray {ray.__version__}")
+    else:
+        why = "asked for (--gpus-per-worker 0)" if gpus_per_worker is not None and float(gpus_per_worker) == 0 \
+            else "a local cluster without GPUs"
+        prog.message(f"  {plan.workers} CPU actor(s), each {plan.num_cpus:g} CPU, {plan.threads} thread(s) "
+                     f"({why}); Ray {ray.__version__}")
 
 
 def _report(result: Result, verb: str, stream: IO[str], source_of: dict[str, str] | None = None) -> None:
@@ -542,9 +710,10 @@ def decode_archive(
     try:
         if todo:
             started = connect(address, num_cpus=num_cpus, log=prog.message)
-            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker)
-            pool = _Pool(DecodeWorker, (archive, dst, _worker_storage_options(storage_options), fmt, scale, overwrite, backend, plan.threads),
-                         plan, "decode")
+            local = started or not (address or os.environ.get("RAY_ADDRESS"))
+            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker, local=local)
+            pool = _Pool(DecodeWorker, (archive, dst, _worker_storage_options(storage_options), fmt, scale,
+                                        overwrite, backend, plan.threads), plan, "decode", on_message=prog.message)
             _run_queue(
                 pool, deque((i,) for i in todo), max_retries,
                 on_done=lambda a, row: finished(a[0], row),

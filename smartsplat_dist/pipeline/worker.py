@@ -7,15 +7,22 @@ worker lives on; anything else raises (the driver counts it against the image's 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
+import warnings
 from typing import Any
 
-from ..archive.layout import check_id
+from ..archive.layout import check_id, checkpoint_name
 from ..archive.writer import stage, stage_failure
 from ..errors import ImageError, RecordError, SmartsplatError
+from ..io.retry import RetryPolicy, with_retries
 from ..io.storage import Folder, read_uri
 from . import faults
+
+#: Default time between two fit checkpoints (``smartsplat compress --checkpoint-minutes``).
+CHECKPOINT_MINUTES = 10.0
 
 #: ``smartsplat decode --format`` choices → file extension.
 FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp", "tiff": "tif"}
@@ -61,13 +68,22 @@ class CompressWorker:
         encode_config_dict: ``EncodeConfig.to_dict()``.
         backend: render backend for fitting (``auto`` picks ``cuda`` on a GPU actor).
         threads: torch/numba threads for this actor (None: leave as is).
+        checkpoint_minutes: save the fit state to ``ARCHIVE/checkpoints/<id>.safetensors`` this often (and on
+            SIGTERM); a retried image continues from it; it is deleted once the image is staged. 0: never.
+        retry: how transient storage errors (reads and staging writes) are retried within one attempt.
     """
 
     def __init__(self, archive_url: str, storage_options: dict[str, Any] | None, encode_config_dict: dict[str, Any],
-                 backend: str = "auto", threads: int | None = None):
+                 backend: str = "auto", threads: int | None = None, checkpoint_minutes: float = CHECKPOINT_MINUTES,
+                 retry: RetryPolicy = RetryPolicy()):
         from ..config import EncodeConfig
+        from ..fitting.checkpoint import install_sigterm_handler
 
         set_threads(threads)
+        self.checkpoint_minutes = float(checkpoint_minutes)
+        self.retry = retry
+        if self.checkpoint_minutes > 0:
+            install_sigterm_handler()
         self.archive_url = archive_url
         self.storage_options = storage_options
         self.folder = Folder(archive_url, storage_options)
@@ -92,10 +108,12 @@ class CompressWorker:
         t0 = time.perf_counter()
         base = {"source": source_uri, "pid": self.pid}
         try:
-            data = read_uri(source_uri, self.storage_options)
+            data = with_retries(lambda: read_uri(source_uri, self.storage_options), self.retry,
+                                on_retry=self._warn_retry(f"reading {source_uri}"))
         except (OSError, ValueError) as err:
             return self._fail(image_id, base, f"cannot read {source_uri}: {_short(err)}", t0)
         t_read = time.perf_counter()
+        ckpt = self._checkpointer(image_id, data)
         fired = []
 
         def progress(step: int, info: dict) -> None:
@@ -106,12 +124,16 @@ class CompressWorker:
         try:
             loaded = load_image(data, max_pixels=self.config.max_pixels, name=source_uri)
             del data
-            record, stats = encode_image(loaded.pixels, config=self.config, backend=self.backend, progress=progress)
+            record, stats = encode_image(loaded.pixels, config=self.config, backend=self.backend, progress=progress,
+                                         checkpoint=ckpt)
         except (ImageError, RecordError) as err:
             return self._fail(image_id, base, _short(err), t0, read_seconds=t_read - t0)
         except _oom_types() as err:
             return self._fail(image_id, base, f"out of memory while fitting ({_short(err)})", t0,
                               read_seconds=t_read - t0)
+        finally:
+            if ckpt is not None:
+                ckpt.finish()
         if not fired:
             faults.mid_image(image_id, self.archive_url)
         t_enc = time.perf_counter()
@@ -123,16 +145,54 @@ class CompressWorker:
             "backend": stats.get("backend"), "conversions": list(loaded.conversions) + list(stats.get("conversions", [])),
             "mode": loaded.mode, "read_seconds": t_read - t0, "encode_seconds": t_enc - t_read,
             "fit_seconds": stats.get("fit_seconds", stats.get("seconds")),
+            "steps_run": stats.get("steps_run"), "resumed_from_step": ckpt.resumed_from if ckpt else 0,
         }
         row["seconds"] = time.perf_counter() - t0
-        out = stage(self.folder, image_id, record, row)
+        out = with_retries(lambda: stage(self.folder, image_id, record, row), self.retry,
+                           on_retry=self._warn_retry(f"staging {image_id}"))
+        self._drop_checkpoint(image_id)
         out["stage_seconds"] = time.perf_counter() - t_enc
         out["seconds"] = time.perf_counter() - t0
         return out
 
     def _fail(self, image_id: str, base: dict[str, Any], reason: str, t0: float, **extra: Any) -> dict[str, Any]:
         row = {**base, **extra, "error": reason, "seconds": time.perf_counter() - t0}
-        return stage_failure(self.folder, image_id, row)
+        out = with_retries(lambda: stage_failure(self.folder, image_id, row), self.retry,
+                           on_retry=self._warn_retry(f"staging {image_id}"))
+        self._drop_checkpoint(image_id)
+        return out
+
+    @staticmethod
+    def _warn_retry(what: str):
+        def warn(attempt: int, err: BaseException, wait: float) -> None:
+            warnings.warn(f"{what}: transient error ({_short(err)}); try {attempt + 1} in {wait:.1f} s", stacklevel=2)
+        return warn
+
+    def fingerprint(self, data: bytes) -> str:
+        """What a checkpoint must have been made from: the image's bytes and the encode settings."""
+        h = hashlib.sha256(data)
+        h.update(json.dumps(self.config.to_dict(), sort_keys=True).encode())
+        return h.hexdigest()
+
+    def _checkpointer(self, image_id: str, data: bytes):
+        """The image's :class:`~smartsplat_dist.fitting.checkpoint.Checkpointer` (None when checkpoints are off)."""
+        if self.checkpoint_minutes <= 0:
+            return None
+        from ..fitting.checkpoint import Checkpointer
+
+        name = checkpoint_name(image_id)
+        return Checkpointer(
+            read=lambda: self.folder.read_bytes(name),
+            write=lambda b: with_retries(lambda: self.folder.write_bytes(name, b), self.retry,
+                                         on_retry=self._warn_retry(f"checkpointing {image_id}")),
+            delete=lambda: self.folder.delete(name), fingerprint=self.fingerprint(data),
+            every_seconds=60.0 * self.checkpoint_minutes, label=image_id)
+
+    def _drop_checkpoint(self, image_id: str) -> None:
+        try:
+            self.folder.delete(checkpoint_name(image_id))
+        except OSError as err:  # a leftover checkpoint only costs space; the next attempt ignores a stale one
+            warnings.warn(f"{image_id}: could not delete its checkpoint ({_short(err)})", stacklevel=2)
 
 
 class DecodeWorker:

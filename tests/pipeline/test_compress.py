@@ -38,7 +38,7 @@ def local_archive(ray_local, tmp_path_factory):
     write_tiny_photos(src, 4)
     arch = root / "archive"
     code = main(["compress", str(src), str(arch), *FAST, "--images-per-shard", "1", "--workers", "2",
-                 "--address", ray_local, "--quiet"])
+                 "--address", ray_local, "--gpus-per-worker", "0", "--quiet"])
     assert code == EXIT_OK
     return src, arch
 
@@ -63,7 +63,7 @@ def test_round_trip_local(local_archive, tmp_path, capsys, ray_local):
     assert all(r["height"] == 32 and r["width"] == 48 and r["real_cr"] > 1 for r in rows)
 
     out = tmp_path / "decoded"
-    code = main(["decode", str(arch), str(out), "--workers", "1", "--address", ray_local, "--quiet"])
+    code = main(["decode", str(arch), str(out), "--workers", "1", "--address", ray_local, "--gpus-per-worker", "0", "--quiet"])
     assert code == EXIT_OK
     assert sorted(p.name for p in out.iterdir()) == [f"img{k}.png" for k in range(4)]
     assert decoded_size(out / "img0.png") == (48, 32)
@@ -147,7 +147,7 @@ def test_bad_images_fail_alone_with_reasons(ray_local, s3, tmp_path, capsys):
     arch = tmp_path / "archive"
     capsys.readouterr()
     code = main(["compress", str(listing), str(arch), *FAST, "--max-pixels", "3000", "--workers", "1",
-                 "--images-per-shard", "4", "--address", ray_local, "--quiet"])
+                 "--images-per-shard", "4", "--address", ray_local, "--gpus-per-worker", "0", "--quiet"])
     assert code == EXIT_PARTIAL
     err = capsys.readouterr().err
     rows = {r["id"]: r for r in open_archive(str(arch)).rows()}
@@ -195,7 +195,7 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
     arch = tmp_path / "archive"
     fault_dir = tmp_path / "faults"
     args = ["compress", str(src), str(arch), *FAST, "--images-per-shard", "1", "--workers", "1",
-            "--address", ray_local]
+            "--address", ray_local, "--gpus-per-worker", "0"]
     proc = _cli(args, env={faults.ENV_FAULT: "pause-driver-after-commits:1",
                            faults.ENV_FAULT_DIR: str(fault_dir)})
     try:
@@ -216,7 +216,8 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     markers = sorted(p.name for p in (arch / "shards").glob("*.json"))
     assert markers == ["shard-00000.json"]
-    assert not (arch / MANIFEST).exists()
+    # the manifest is current while the job runs: it already lists the committed shard's image
+    assert [r["id"] for r in _manifest(Folder(str(arch)))] == ["img0"]
 
     # same command again: shard 0 is skipped, img1 is committed from staging, only img2..img4 are fitted
     result = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=1, progress=False)
@@ -271,7 +272,7 @@ def test_staged_record_disagreeing_with_its_row_is_refitted(ray_local, tmp_path)
     write_tiny_photos(src, 2)
     arch = tmp_path / "archive"
     first = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2,
-                             address=ray_local, progress=False)
+                             address=ray_local, gpus_per_worker=0, progress=False)
     assert first.exit_code == EXIT_OK
     # Re-create the staged state of a run that died before its commit, with a record that disagrees.
     folder = Folder(str(arch))
@@ -286,7 +287,33 @@ def test_staged_record_disagreeing_with_its_row_is_refitted(ray_local, tmp_path)
     folder.write_bytes("staging/img0.rec", bad[:-1] + bytes([bad[-1] ^ 1]))
 
     again = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2,
-                             address=ray_local, progress=False)
+                             address=ray_local, gpus_per_worker=0, progress=False)
     assert again.exit_code == EXIT_OK and again.ok == 2
     assert verify_archive(str(arch)).ok
     assert sorted(open_archive(str(arch)).ids()) == ["img0", "img1"]
+
+
+def test_retry_failed_replaces_a_committed_shard(ray_local, tmp_path):
+    """A failed image inside a committed shard is fitted again with --retry-failed; its shard is replaced by
+    generation 1 holding the old ok image unchanged and the new one; the manifest follows."""
+    src, arch = tmp_path / "src", tmp_path / "archive"
+    paths = write_tiny_photos(src, 4)
+    good = paths[2].read_bytes()
+    paths[2].write_bytes(b"not an image at all")
+    first = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2, gpus_per_worker=0,
+                             progress=False)
+    assert first.exit_code == EXIT_PARTIAL and [f[0] for f in first.failures] == ["img2"]
+    img3 = open_archive(str(arch)).get("img3")
+    again = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2, gpus_per_worker=0,
+                             progress=False)
+    assert again.exit_code == EXIT_PARTIAL and again.processed == 0  # without the flag a failure stays
+    paths[2].write_bytes(good)  # the cause is fixed (e.g. the object was re-uploaded)
+    fixed = compress_dataset(str(src), str(arch), fast_config(), workers=1, images_per_shard=2, gpus_per_worker=0,
+                             progress=False, retry_failed=True)
+    assert fixed.exit_code == EXIT_OK and fixed.processed == 1 and fixed.ok == 4
+    names = sorted(p.name for p in (arch / "shards").iterdir())
+    assert names == ["shard-00000.json", "shard-00000.tar", "shard-00001.g1.json", "shard-00001.g1.tar"]
+    arc = open_archive(str(arch))
+    assert arc.get("img3") == img3 and arc.row("img2")["status"] == "ok"
+    assert [r["status"] for r in _manifest(Folder(str(arch)))] == ["ok"] * 4
+    assert verify_archive(str(arch)).ok

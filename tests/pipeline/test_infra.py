@@ -60,3 +60,30 @@ def test_readme_says_how_to_launch_each():
     text = (INFRA / "README.md").read_text()
     for needle in ("ray up", "kubectl apply", "docker build", "ray-cluster-aws.yaml", "rayjob.yaml"):
         assert needle in text
+
+
+def test_recipes_agree_and_the_example_command_parses():
+    """The container installs the tested versions; its Ray is the RayJob's; the cluster YAML's example command
+    parses with the pipeline's own parser and joins the cluster (--address auto)."""
+    import shlex
+    import sys
+
+    constraints = dict(line.split("==") for line in (INFRA / "constraints.txt").read_text().splitlines()
+                       if "==" in line and not line.startswith("#"))
+    job = next(d for d in yaml.safe_load_all((INFRA / "rayjob.yaml").read_text()) if d["kind"] == "RayJob")
+    assert job["spec"]["rayClusterSpec"]["rayVersion"] == constraints["ray"]
+    assert tuple(int(x) for x in constraints["gsplat"].split(".")[:2]) >= (1, 5)
+    assert "-c infra/constraints.txt" in (INFRA / "Dockerfile").read_text()
+    line = next(l for l in (INFRA / "ray-cluster-aws.yaml").read_text().splitlines() if "ray submit" in l)
+    argv = shlex.split(line.lstrip("# "))
+    script = argv[3]
+    assert script == "pipelines/div16k.py"
+    sys.path.insert(0, str(INFRA.parent / "pipelines"))
+    try:
+        from _runs import sweep_parser
+    finally:
+        sys.path.pop(0)
+    assert argv[4] == "--"  # ray submit passes what follows "--" to the script
+    args = sweep_parser("div16k", [100.0], 10, "x").parse_args(argv[5:])
+    assert args.src.startswith("s3://") and args.dst.startswith("s3://") and args.cr == [100.0]
+    assert args.address == "auto"
