@@ -1,4 +1,4 @@
-"""PSNR / SSIM / MS-SSIM: known values, an independent reference, tiled == whole, input forms."""
+"""The float64 reference metrics (PSNR / SSIM / MS-SSIM): known values, an independent reference, tiled == whole."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from smartsplat_dist.errors import ImageError
-from smartsplat_dist.fitting import ms_ssim, psnr, ssim
-from smartsplat_dist.fitting.metrics import MS_SSIM_WEIGHTS, ms_ssim_scales
+from smartsplat_dist.fitting.metrics_reference import ms_ssim, psnr, ssim
+from smartsplat_dist.fitting.metrics_reference import MS_SSIM_WEIGHTS, ms_ssim_scales
 
 
 def _pair(h, w, noise=25, seed=0):
