@@ -114,7 +114,6 @@ def apply(cpus: int | None = None) -> ThreadPlan:
         os.environ[var] = str(p.blas if var != "NUMBA_NUM_THREADS" else p.numba)
     import torch
 
-    torch.set_num_threads(p.torch)
     try:
         import numba
 
@@ -127,6 +126,7 @@ def apply(cpus: int | None = None) -> ThreadPlan:
         threadpool_limits(p.blas)
     except ImportError:
         pass
+    torch.set_num_threads(p.torch)  # last: starting numba's or a BLAS pool can reset torch's count
     _APPLIED = p
     return p
 

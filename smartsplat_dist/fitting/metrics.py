@@ -105,6 +105,8 @@ def _sums(a: Any, b: Any, levels: int, tile: int, device: torch.device, want_sse
                 del d
             for j in range(levels):
                 if j:
+                    if x.shape[1] < 2 or x.shape[2] < 2:  # an edge sliver: nothing at this scale or below
+                        break
                     x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
                 s = 1 << j
                 mh, mw = sizes[j]
