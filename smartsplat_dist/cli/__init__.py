@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..threads import apply as apply_threads
+
+    apply_threads()  # torch / numba / BLAS threads from the CPUs this process may use
     try:
         return int(args.func(args) or 0)
     except SmartsplatError as err:

@@ -9,7 +9,7 @@ import importlib
 
 from ..bench.common import write_result
 
-BENCHMARKS = ("raster", "init", "convergence", "rd", "decode", "pipeline", "limits")
+BENCHMARKS = ("raster", "init", "convergence", "rd", "decode", "pipeline", "limits", "gpu")
 
 
 def register(sub) -> None:

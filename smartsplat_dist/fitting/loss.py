@@ -16,6 +16,7 @@ so sums over windows that overlap by 10 px add up to the whole-image sum.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -111,9 +112,24 @@ class SSIMTarget:
             raise ValueError(f"SSIM needs an image of at least {WINDOW_SIZE}x{WINDOW_SIZE}, got "
                              f"{y.shape[2]}x{y.shape[3]}")
         self.y = y
+        self.hwc = target.detach() if target.dim() == 3 else None  # [H, W, C], for the fused CPU kernel
+        self._fused: tuple | None = None
         stats = _filter(torch.cat([y, y * y], dim=1))
         c = y.shape[1]
         self.mu_y, self.e_yy = stats[:, :c], stats[:, c:]
+
+    def fused_stats(self):
+        """(y [H, 3W], mu_y [H-10, 3(W-10)], e_yy [H-10, 3(W-10)]) float32 numpy for :mod:`.loss_cpu`, cached."""
+        if self._fused is None:
+            from .loss_cpu import WINDOW, target_stats
+
+            if self.hwc is None or self.hwc.shape[2] != 3:
+                raise ValueError("the fused CPU loss needs a target given as [H, W, 3]")
+            h, w = int(self.hwc.shape[0]), int(self.hwc.shape[1])
+            y = self.hwc.to(torch.float32).contiguous().numpy().reshape(h, 3 * w)
+            mu, e = target_stats(y, h - HALO, w - HALO, WINDOW)
+            self._fused = (y, mu, e)
+        return self._fused
 
     @property
     def count(self) -> int:
@@ -189,6 +205,87 @@ def ssim(x: torch.Tensor, target: SSIMTarget | torch.Tensor) -> torch.Tensor:
     return total / count
 
 
+class _FusedL1SSIM(torch.autograd.Function):
+    """``w_l1 * L1 - w_ssim * S`` of an [H, W, 3] CPU float32 image; value and gradient from one kernel call."""
+
+    @staticmethod
+    def forward(ctx, img, target, st, owned, w_l1, w_ssim, out):
+        from .loss_cpu import l1_ssim_grad
+        from ..raster.cpu_backend import launch_lock
+        from ..threads import numba_threads
+
+        h, w = int(img.shape[0]), int(img.shape[1])
+        x = img.detach().contiguous().numpy().reshape(h, 3 * w)
+        y = target.detach().to(torch.float32).contiguous().numpy().reshape(h, 3 * w)
+        if st is not None:
+            _, mu, e = st.fused_stats()
+            mh, mw = mu.shape[0], mu.shape[1] // 3
+        else:
+            mu = e = np.zeros((0, 0), np.float32)
+            mh = mw = 0
+        grad = np.zeros_like(x)
+        with launch_lock(numba_threads()):
+            l1, s, se = l1_ssim_grad(x, y, mu, e, int(owned[0]), int(owned[1]), mh, mw, float(w_l1), float(w_ssim),
+                                     grad)
+        out.extend((float(l1), float(s), float(se)))
+        ctx.grad = torch.from_numpy(grad).view(h, w, 3)
+        return img.new_tensor(w_l1 * l1 - w_ssim * s)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        return ctx.grad * grad_out, None, None, None, None, None, None
+
+
+def l1_ssim_loss(img: torch.Tensor, target: torch.Tensor, st: SSIMTarget | None, owned: tuple[int, int],
+                 w_l1: float, w_ssim: float) -> tuple[torch.Tensor, float, float, float]:
+    """The training loss of one window: ``w_l1 * L1 - w_ssim * S`` and its parts.
+
+    Args:
+        img: [H, W, 3] float render (differentiable); target: [H, W, 3] float in [0, 1].
+        st: the :class:`SSIMTarget` of ``target[:mh+10, :mw+10]`` (the window's SSIM map is mh x mw), or None.
+        owned: (oh, ow): the L1 term and the squared error cover ``[:oh, :ow]``.
+        w_l1, w_ssim: weights.
+    Returns:
+        (scalar tensor differentiable w.r.t. ``img``; L1 = sum |img - target| over owned; S = sum of the SSIM
+        map; SE = sum of (clamp(img, 0, 1) - target)^2 over owned).
+
+    A float32 CPU image takes the compiled fused kernel (:mod:`.loss_cpu`: value and gradient in one multi-threaded
+    call, gradient kept for backward); other devices compose the torch ops (analytic SSIM backward).
+    """
+    oh, ow = int(owned[0]), int(owned[1])
+    if img.device.type == "cpu" and img.dtype == torch.float32 and img.dim() == 3 and img.shape[2] == 3 \
+            and (st is None or st.hwc is not None):
+        parts: list[float] = []
+        loss = _FusedL1SSIM.apply(img, target, st, (oh, ow), w_l1, w_ssim, parts)
+        return loss, parts[0], parts[1], parts[2]
+    diff = img[:oh, :ow] - target[:oh, :ow]
+    l1 = diff.abs().sum()
+    loss = w_l1 * l1
+    s_val = 0.0
+    if st is not None:
+        th, tw = int(st.y.shape[2]), int(st.y.shape[3])  # the map's pixels plus the 10 px halo
+        s_sum, _ = ssim_sum(img[:th, :tw], st)
+        loss = loss - w_ssim * s_sum
+        s_val = float(s_sum.detach())
+    with torch.no_grad():
+        e = img[:oh, :ow].clamp(0.0, 1.0) - target[:oh, :ow]
+        se = float((e * e).sum())
+    return loss, float(l1.detach()), s_val, se
+
+
+def l1_ssim_reference(img: torch.Tensor, target: torch.Tensor, owned: tuple[int, int], map_hw: tuple[int, int],
+                      w_l1: float, w_ssim: float) -> torch.Tensor:
+    """Plain autograd composition of :func:`l1_ssim_loss`'s value (the check for its gradient)."""
+    oh, ow = owned
+    mh, mw = map_hw
+    loss = w_l1 * (img[:oh, :ow] - target[:oh, :ow]).abs().sum()
+    if mh > 0 and mw > 0:
+        count = 3 * mh * mw
+        loss = loss - w_ssim * count * ssim_reference(img[:mh + HALO, :mw + HALO], target[:mh + HALO, :mw + HALO])
+    return loss
+
+
 def ssim_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Plain autograd version of :func:`ssim` (the check for the analytic backward): [H, W, C] -> scalar."""
     xc, yc = _to_chw(x), _to_chw(y)
@@ -200,5 +297,5 @@ def ssim_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return s.mean()
 
 
-__all__ = ["SSIMTarget", "ssim", "ssim_sum", "ssim_reference", "gaussian_window", "WINDOW_SIZE", "HALO",
+__all__ = ["SSIMTarget", "ssim", "ssim_sum", "ssim_reference", "l1_ssim_loss", "l1_ssim_reference", "gaussian_window", "WINDOW_SIZE", "HALO",
            "C1", "C2"]

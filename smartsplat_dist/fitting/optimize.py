@@ -26,7 +26,7 @@ from ..errors import ConfigError, ImageError, SmartsplatError
 from ..model import Gaussians
 from ..raster import backend_device, get_backend, resolve_backend
 from .config import FitConfig
-from .loss import HALO, WINDOW_SIZE, SSIMTarget, ssim_sum
+from .loss import HALO, WINDOW_SIZE, SSIMTarget, l1_ssim_loss
 
 #: Above this many pixels the per-window SSIM target statistics are recomputed each step instead of cached.
 CACHE_TARGET_PIXELS = 4096 * 4096
@@ -161,19 +161,12 @@ def loss_and_grad(g: Gaussians, wins: list[LossWindow], height: int, width: int,
         sg = lg.shifted(float(win.x0), float(win.y0))
         img = render_fn(*sg.tensors(), win.ry1 - win.y0, win.rx1 - win.x0)  # [rh, rw, 3]
         oh, ow = win.y1 - win.y0, win.x1 - win.x0
-        diff = img[:oh, :ow] - target[:oh, :ow]
-        l1 = diff.abs().sum()
-        loss = (lambda_l1 / n_l1) * l1
-        if st is not None:
-            s_sum, _ = ssim_sum(img[:win.map_h + HALO, :win.map_w + HALO], st)
-            loss = loss - ((1.0 - lambda_l1) / n_map) * s_sum
-            ssim_total += float(s_sum.detach())
+        loss, l1, s_sum, se = l1_ssim_loss(img, target, st, (oh, ow), lambda_l1 / n_l1, (1.0 - lambda_l1) / n_map)
         if loss.requires_grad:
             loss.backward()
-        l1_total += float(l1.detach())
-        with torch.no_grad():
-            e = img[:oh, :ow].clamp(0.0, 1.0) - target[:oh, :ow]
-            sse += float((e * e).sum())
+        l1_total += l1
+        ssim_total += s_sum
+        sse += se
     value = lambda_l1 * l1_total / n_l1 + (1.0 - lambda_l1) * (1.0 - ssim_total / n_map)
     grads = Gaussians(*(t.grad if t.grad is not None else torch.zeros_like(t) for t in leaves))
     return grads, value, sse
@@ -199,7 +192,7 @@ def render_uint8_psnr(g: Gaussians, image: np.ndarray, wins_boxes: list[tuple[in
 
 def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig(), backend: str = "auto",
         progress: Progress | None = None, quantizer: Quantizer | None = None,
-        checkpoint=None) -> tuple[Gaussians, dict]:
+        checkpoint=None, final_psnr: bool = True) -> tuple[Gaussians, dict]:
     """Fit Gaussians to an image.
 
     Args:
@@ -220,7 +213,9 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     Returns:
         (fitted Gaussians: the final parameters, detached, float32 on CPU, unquantised;
          stats: steps, seconds, seconds_per_step, loss (last step), psnr (dB, final parameters unquantised,
-         render clamped and rounded to uint8 as decoding does), n_gaussians, backend, windows).
+         render clamped and rounded to uint8 as decoding does; None without ``final_psnr``), psnr_last_step (dB,
+         the last step's loss pass: parameters before the last update, float render clamped to [0, 1]),
+         n_gaussians, backend, windows).
     """
     if not isinstance(config, FitConfig):
         raise ConfigError(f"fit config must be a FitConfig, got {type(config).__name__}")
@@ -235,7 +230,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     cache = len(boxes) == 1 or h * w <= CACHE_TARGET_PIXELS
     wins = loss_windows(target_u8, config.tile_size, cache)
     qat_from = config.steps - config.qat_steps if quantizer is not None else config.steps
-    loss_value = math.nan
+    loss_value, sse = math.nan, math.nan
     t0 = time.perf_counter()
     start = checkpoint.resume(opt) + 1 if checkpoint is not None else 1
     for step in range(start, config.steps + 1):
@@ -258,10 +253,12 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         final = params.gaussians().detach().to("cpu")
-    final_psnr = render_uint8_psnr(final.to(device), image, boxes, render_fn)
+    psnr_final = render_uint8_psnr(final.to(device), image, boxes, render_fn) if final_psnr else None
     stats = {"steps": config.steps, "steps_run": config.steps + 1 - start, "seconds": seconds,
              "seconds_per_step": seconds / config.steps if config.steps else 0.0,
-             "loss": loss_value, "psnr": final_psnr, "n_gaussians": len(final), "backend": name,
+             "loss": loss_value, "psnr": psnr_final,
+             "psnr_last_step": _psnr_from_sse(sse, 3.0 * h * w) if config.steps else None,
+             "n_gaussians": len(final), "backend": name,
              "windows": len(boxes)}
     return final, stats
 

@@ -58,7 +58,7 @@ SECRET_ENV = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret", "AW
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
 ACTOR_MAX_RESTARTS = 2
 _TIMING_KEYS = ("read_seconds", "encode_seconds", "fit_seconds", "stage_seconds", "seconds",
-                "decode_seconds", "write_seconds")
+                "decode_seconds", "write_seconds", "init_seconds", "metrics_seconds", "record_seconds")
 
 
 @dataclass

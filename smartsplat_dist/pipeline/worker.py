@@ -29,23 +29,11 @@ FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp", "tiff": "tif"}
 
 
 def set_threads(threads: int | None) -> None:
-    """Give this actor ``threads`` threads for the numba kernels, and torch 1 intra-op thread.
+    """Set this actor's torch / numba / BLAS threads (:func:`smartsplat_dist.threads.apply`): ``threads`` when
+    given, else the actor's Ray ``num_cpus`` (or its affinity mask)."""
+    from ..threads import apply
 
-    Measured on a 2-core machine (256x192 photo, 60 steps, CPU backend): torch 1 / numba 1 thread 2.3 s,
-    torch 1 / numba 2: 2.35 s, torch 2 / numba 1: 8.0 s, torch 2 / numba 2: 24.5 s — torch's thread pool
-    competing with numba's costs far more than it gains. ``SMARTSPLAT_TORCH_THREADS`` overrides the torch count.
-    """
-    if not threads or threads < 1:
-        return
-    import torch
-
-    torch.set_num_threads(max(1, int(os.environ.get("SMARTSPLAT_TORCH_THREADS", "1"))))
-    try:
-        import numba
-
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    except (ImportError, ValueError):
-        pass
+    apply(threads if threads and threads >= 1 else None)
 
 
 def _short(err: BaseException) -> str:
@@ -146,6 +134,9 @@ class CompressWorker:
             "mode": loaded.mode, "read_seconds": t_read - t0, "encode_seconds": t_enc - t_read,
             "fit_seconds": stats.get("fit_seconds", stats.get("seconds")),
             "steps_run": stats.get("steps_run"), "resumed_from_step": ckpt.resumed_from if ckpt else 0,
+            # the split of encode_seconds: init, fit, record (quantise + entropy code), decode, metrics
+            **{f"{k}_seconds": stats[f"{k}_seconds"] for k in ("init", "decode", "metrics") if f"{k}_seconds" in stats},
+            "record_seconds": stats.get("encode_seconds"),
         }
         row["seconds"] = time.perf_counter() - t0
         out = with_retries(lambda: stage(self.folder, image_id, record, row), self.retry,

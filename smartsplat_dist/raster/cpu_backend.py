@@ -25,14 +25,16 @@ above 160 ms (the shared load makes every figure noisy). ``workqueue`` never spi
 selects it unless the user chose a layer through ``NUMBA_THREADING_LAYER`` (the layer is fixed process-wide by
 the first parallel launch, so this import must come first to take effect). workqueue does not allow
 concurrent launches from several Python threads, so launches are serialised by a module lock (thread-safe).
-numba runs ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads, so ``torch.set_num_threads`` governs both.
+numba runs :func:`smartsplat_dist.threads.numba_threads` threads (the process's CPU budget, never the machine's).
 Kernels are compiled with ``cache=True`` and without fastmath (the cut must be decided exactly like the reference).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
+from typing import Iterator
 
 import numba
 import numpy as np
@@ -191,7 +193,18 @@ def _backward(means, conic, colors, r0, r1, grad_out, g_means, g_conic, g_colors
 
 
 def _threads() -> int:
-    return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    from ..threads import numba_threads
+
+    return numba_threads()
+
+
+@contextlib.contextmanager
+def launch_lock(threads: int) -> Iterator[None]:
+    """Hold the launch lock and run numba kernels with ``threads`` threads inside (every numba launch of the
+    package goes through this: the workqueue layer allows one launch at a time)."""
+    with _LAUNCH:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        yield
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -209,8 +222,7 @@ class _SumRaster(torch.autograd.Function):
         starts, ids = _bin_strips(r0, r1, n_strips)
         out = np.zeros((height, width, 3), np.float32)
         if m.shape[0]:
-            with _LAUNCH:
-                numba.set_num_threads(_threads())
+            with launch_lock(_threads()):
                 _forward(m, q, col, r0, r1, starts, ids, out)
         ctx.save_for_backward(means, conic, colors)
         ctx.rows = (r0, r1)
@@ -225,8 +237,7 @@ class _SumRaster(torch.autograd.Function):
         g_conic = np.zeros((n, 3), np.float32)
         g_colors = np.zeros((n, 3), np.float32)
         if n:
-            with _LAUNCH:
-                numba.set_num_threads(_threads())
+            with launch_lock(_threads()):
                 _backward(_np(means), _np(conic), _np(colors), r0, r1, _np(grad_out), g_means, g_conic, g_colors)
         return torch.from_numpy(g_means), torch.from_numpy(g_conic), torch.from_numpy(g_colors), None, None, None
 

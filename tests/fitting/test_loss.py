@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from smartsplat_dist.fitting import ssim as metric_ssim
+from smartsplat_dist.fitting.metrics_reference import ssim as metric_ssim
 from smartsplat_dist.fitting.loss import SSIMTarget, ssim, ssim_reference, ssim_sum
 
 
@@ -71,3 +71,44 @@ def test_channel_first_input_and_shape_errors():
         ssim(x[:15], y)
     with pytest.raises(ValueError):
         SSIMTarget(y[:10])
+
+
+@pytest.mark.parametrize("h,w,owned,map_hw", [
+    (40, 57, (40, 57), (30, 47)),   # one whole-image window
+    (46, 38, (36, 28), (36, 28)),   # an interior window: owned pixels, SSIM halo of 10 px
+    (30, 25, (30, 25), (13, 9)),    # a bottom-right window: the map ends before the owned pixels do
+    (20, 16, (20, 16), (0, 0)),     # no SSIM map in this window: L1 only
+])
+def test_fused_loss_value_and_gradient_equal_autograd(h, w, owned, map_hw):
+    from smartsplat_dist.fitting.loss import l1_ssim_loss, l1_ssim_reference
+
+    x0, y = _images(h, w, dtype=torch.float32, seed=5)
+    x0 = x0 + 0.05 * torch.randn(h, w, 3, generator=torch.Generator().manual_seed(6))  # some outside [0, 1]
+    mh, mw = map_hw
+    st = SSIMTarget(y[:mh + 10, :mw + 10]) if mh > 0 else None
+    w_l1, w_ssim = 0.9 / (3 * h * w), 0.1 / (3 * max(mh * mw, 1))
+    x = x0.clone().requires_grad_()
+    loss, l1, s, se = l1_ssim_loss(x, y, st, owned, w_l1, w_ssim)
+    loss.backward()
+    xr = x0.double().requires_grad_()
+    yr = y.double()
+    ref = l1_ssim_reference(xr, yr, owned, map_hw, w_l1, w_ssim)
+    ref.backward()
+    oh, ow = owned
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5, abs=1e-7)
+    assert l1 == pytest.approx(float((xr[:oh, :ow] - yr[:oh, :ow]).abs().sum()), rel=1e-5)
+    assert se == pytest.approx(float(((xr[:oh, :ow].clamp(0, 1) - yr[:oh, :ow]) ** 2).sum()), rel=1e-5)
+    if mh:
+        assert s / (3 * mh * mw) == pytest.approx(metric_ssim(xr[:mh + 10, :mw + 10], yr[:mh + 10, :mw + 10]),
+                                                  abs=2e-5)
+    else:
+        assert s == 0.0
+    scale = float(xr.grad.abs().max())
+    assert float((x.grad.double() - xr.grad).abs().max()) <= 1e-4 * scale
+    # the same through the torch composition (the non-CPU path): identical parts
+    xd = x0.double().requires_grad_()
+    std = SSIMTarget(y.double()[:mh + 10, :mw + 10]) if mh > 0 else None
+    loss_d, l1_d, s_d, se_d = l1_ssim_loss(xd, y.double(), std, owned, w_l1, w_ssim)
+    loss_d.backward()
+    assert float(loss_d.detach()) == pytest.approx(float(ref.detach()), rel=1e-9, abs=1e-12)
+    assert torch.allclose(xd.grad, xr.grad, rtol=1e-7, atol=1e-12)
