@@ -261,7 +261,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     t0 = time.perf_counter()
     if max_px > 0:
         params.cap_scales(max_px)
-    if config.color_solve_iters:
+    if config.color_solve_iters and config.steps > 0:
         with torch.no_grad():
             params.colors.copy_(solve_colors(params.gaussians(), wins, render_fn, config.color_solve_iters))
     for step in range(1, config.steps + 1):
