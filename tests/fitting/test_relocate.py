@@ -57,7 +57,7 @@ def test_relocation_in_fit_keeps_n_and_fits_better():
                            backend="torch")
     assert len(g_reloc) == len(g) == len(g_plain)
     moved = (g_reloc.means - g.means).norm(dim=1)
-    assert bool((moved[[2, 5, 9]] > 4.0).any())  # faint ones moved (towards the bright square)
+    assert int((moved[[2, 5, 9]] > 8.0).sum()) >= 2  # the faint ones went (towards) the bright square
     assert s_reloc["psnr"] > s_plain["psnr"] + 1.0
 
 
