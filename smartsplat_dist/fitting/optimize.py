@@ -281,7 +281,8 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
             params.cap_scales(max_px)
         if config.relocate_every and step % config.relocate_every == 0 and step <= relocate_last:
             with torch.no_grad():
-                idx, new = relocate.plan(params.gaussians(), wins, render_fn, h, w, config.relocate_fraction)
+                idx, new = relocate.plan(params.gaussians(), wins, render_fn, h, w, config.relocate_fraction,
+                                          config.clamp_render)
             params.assign(idx, new)
             relocate.reset_adam_rows(opt, idx)
         if progress is not None and (step % config.log_every == 0 or step == config.steps):

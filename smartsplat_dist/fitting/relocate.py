@@ -5,7 +5,8 @@ Every ``FitConfig.relocate_every`` steps (until ``relocate_until`` of the steps)
 
 1. *victims*: the ``k = round(relocate_fraction * N)`` Gaussians with the smallest contribution
    ``|colour|_1 * scale_x * scale_y`` (proportional to the colour mass they add to the image, ``2 pi |c| sx sy``);
-2. the image is rendered without them (their colours set to 0) and the residual ``r = target - render`` is cut
+2. the image is rendered without them (their colours set to 0) and the residual ``r = target - render`` (of the
+   render clamped to [0, 1] when the loss sees it clamped: error that the clamp hides is not chased) is cut
    into square blocks of ``B`` px (``B`` about 3/4 of the mean spacing ``sqrt(HW/N)`` of the Gaussians);
 3. each block is scored by the squared error one isotropic Gaussian of scale ``B / 2`` at its centre removes
    when its colour is the least-squares one, ``c = sum(r w) / sum(w^2)`` per channel (gain
@@ -49,13 +50,14 @@ def _kernel(block: int, device: torch.device) -> torch.Tensor:
     return torch.exp(-0.5 * d2 / sigma ** 2)
 
 
-def best_blocks(g: Gaussians, wins, render_fn, block: int, count: int) -> Gaussians:
+def best_blocks(g: Gaussians, wins, render_fn, block: int, count: int, clamp: bool = False) -> Gaussians:
     """The ``count`` Gaussians (one per block) that each remove the most squared error of ``g``'s render.
 
     Args:
         g: Gaussians in pixel units (already without the victims' contribution).
         wins: loss windows (:class:`..optimize.LossWindow`) covering the image.
         block: block edge B in px.
+        clamp: the residual is that of the render clamped to [0, 1].
     Returns:
         Gaussians of length min(count, number of blocks): means at block centres (px), scales B/2, rotation 0,
         least-squares colours.
@@ -69,6 +71,8 @@ def best_blocks(g: Gaussians, wins, render_fn, block: int, count: int) -> Gaussi
             target, _ = win.target()
             oh, ow = win.y1 - win.y0, win.x1 - win.x0
             img = render_fn(*g.shifted(float(win.x0), float(win.y0)).tensors(), oh, ow)
+            if clamp:
+                img = img.clamp(0.0, 1.0)
             r = target[:oh, :ow] - img  # [oh, ow, 3]
             hb, wb = -(-oh // block), -(-ow // block)
             pad = torch.zeros(hb * block, wb * block, 3, dtype=r.dtype, device=device)
@@ -92,12 +96,14 @@ def best_blocks(g: Gaussians, wins, render_fn, block: int, count: int) -> Gaussi
     return Gaussians(means, scales, torch.zeros(m, dtype=torch.float32, device=device), colors)
 
 
-def plan(g: Gaussians, wins, render_fn, height: int, width: int, fraction: float) -> tuple[torch.Tensor, Gaussians]:
+def plan(g: Gaussians, wins, render_fn, height: int, width: int, fraction: float,
+         clamp: bool = False) -> tuple[torch.Tensor, Gaussians]:
     """Which Gaussians move and what they become.
 
     Args:
         g: the current Gaussians in pixel units [N].
         fraction: share of N to move.
+        clamp: score the blocks on the render clamped to [0, 1] (as the loss does with ``clamp_render``).
     Returns:
         (idx [k] int64: the victims, Gaussians [k]: their replacements in pixel units, in the same order).
     """
@@ -110,7 +116,7 @@ def plan(g: Gaussians, wins, render_fn, height: int, width: int, fraction: float
         colors = g.colors.clone()
         colors[idx] = 0.0
         rest = Gaussians(g.means, g.scales, g.rotations, colors)
-        new = best_blocks(rest, wins, render_fn, block_size(height, width, n), count)
+        new = best_blocks(rest, wins, render_fn, block_size(height, width, n), count, clamp)
     return idx[:len(new)], new
 
 

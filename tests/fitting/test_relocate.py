@@ -70,3 +70,21 @@ def test_reset_adam_rows_zeroes_only_those_rows():
     st = opt.state[p]
     assert torch.equal(st["exp_avg"][[1, 3]], torch.zeros(2, 2)) and bool((st["exp_avg"][[0, 2]] != 0).all())
     assert torch.equal(st["exp_avg_sq"][[1, 3]], torch.zeros(2, 2))
+
+
+def test_clamped_plan_ignores_error_the_clamp_hides():
+    """Over-bright Gaussians on a white area: the raw residual there is large, the clamped one is 0."""
+    image = np.full((32, 32, 3), 100, np.uint8)
+    image[:12] = 255  # white band on top, covered by over-bright Gaussians
+    image[22:28, 22:28] = 200  # an uncovered lighter square below
+    means = torch.tensor([[4.0, 5.0], [12.0, 5.0], [20.0, 5.0], [28.0, 5.0], [8.0, 20.0], [4.0, 28.0]])
+    scales = torch.full((6, 2), 4.0)
+    colors = torch.full((6, 3), 2.5)
+    colors[4:] = torch.tensor([0.39, 0.39, 0.39])
+    colors[5] = 0.001  # the victim
+    g = Gaussians(means, scales, torch.zeros(6), colors)
+    wins = loss_windows(torch.from_numpy(image), 0)
+    _, raw = plan(g, wins, RENDER, 32, 32, fraction=1 / 6, clamp=False)
+    _, clamped = plan(g, wins, RENDER, 32, 32, fraction=1 / 6, clamp=True)
+    assert float(raw.means[0, 1]) < 12 and float(raw.colors[0].mean()) < 0  # chases the hidden over-brightness
+    assert float(clamped.means[0, 1]) > 16 and float(clamped.colors[0].mean()) > 0
