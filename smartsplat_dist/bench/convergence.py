@@ -7,6 +7,14 @@ steps each init needs to reach each PSNR target and the smart/random step ratio,
 ``--lr-sweep``: the same with smart init only, comparing the learning-rate presets of
 ``smartsplat_dist.fitting.config.LR_PRESETS`` (the measurement behind FitConfig's default learning rates).
 
+``--variants a,b+c,...``: fit ablation, smart init only. Each variant is ``+``-joined names of :data:`VARIANTS`
+(each a set of FitConfig changes applied on top of ``baseline``, every fit trick off) or ``field=value``
+FitConfig changes, e.g. ``--variants baseline,cosine,relocate+relocate_fraction=0.05,defaults``. With a
+``baseline`` variant (in this run or in files given to ``--merge``) the summary gives each variant's PSNR at
+``--at`` steps and at the last step, their gains over ``baseline``, and the steps it needs to reach
+``baseline``'s last-step PSNR. ``--merge a.json b.json ...`` runs nothing: it joins earlier ``--variants``
+results (same images, steps, evaluation steps; e.g. one process per variant) and prints that summary.
+
 Images: ``../shared/data/photos-768`` (``bench.common.SHARED_DATA``) when present (real photos), else the example photos shipped in
 ``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 2 images, CR 50, 400 steps,
 every 50 (4 x 400 steps: ~5 min at ~0.2 s/step with --threads 1 on a quiet 2-core machine, more
@@ -48,8 +56,122 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-sweep", action="store_true", help="compare LR presets (smart init) instead of inits")
     p.add_argument("--presets", default=None, help="LR presets for --lr-sweep (default: all)")
     p.add_argument("--step-cost", action="store_true", help="time one step split into render and SSIM")
+    p.add_argument("--variants", default=None,
+                   help="fit ablation: comma-separated variants, each '+'-joined names of "
+                        f"{', '.join(VARIANTS)} or field=value FitConfig changes")
+    p.add_argument("--at", type=int, default=300, help="also report PSNR at this step (--variants; default 300)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="join earlier --variants results and print the ablation summary (runs nothing)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch (and numba) threads; 1 is fastest on a busy shared machine (default: torch's)")
+
+
+#: Fit-ablation variants: FitConfig changes on top of ``baseline`` (every trick off, the fit before they existed).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "baseline": dict(clamp_render=False, lr_schedule="constant", color_warmup_steps=0, color_solve_iters=0,
+                     relocate_every=0, max_scale=0.0),
+    "clamp": dict(clamp_render=True),
+    "cosine": dict(lr_schedule="cosine", lr_final=0.1),
+    "warmup": dict(color_warmup_steps=50),
+    "solve": dict(color_solve_iters=10),
+    "relocate": dict(relocate_every=100, relocate_fraction=0.02, relocate_until=0.6),
+    "cap": dict(max_scale=1.0),
+    "defaults": {},  # FitConfig's shipped defaults, not on top of baseline
+}
+
+
+def _parse_value(text: str) -> Any:
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def variant_config(spec: str, steps: int):
+    """The FitConfig of a variant spec: ``+``-joined :data:`VARIANTS` names or ``field=value`` changes."""
+    from ..errors import ConfigError
+    from ..fitting import FitConfig
+
+    parts = [t.strip() for t in spec.split("+") if t.strip()]
+    if parts == ["defaults"]:
+        return FitConfig(steps=steps)
+    changes: dict[str, Any] = dict(VARIANTS["baseline"])
+    for part in parts:
+        if "=" in part:
+            key, value = part.split("=", 1)
+            changes[key.strip()] = _parse_value(value.strip())
+        elif part in VARIANTS and part != "defaults":
+            changes.update(VARIANTS[part])
+        else:
+            raise ConfigError(f"unknown fit variant {part!r}; choose from {', '.join(VARIANTS)} or field=value")
+    return FitConfig.from_dict({**FitConfig(steps=steps).to_dict(), **changes})
+
+
+def _psnr_at(curve: dict[str, Any], step: int) -> float | None:
+    for s, p in zip(curve["steps"], curve["psnr"]):
+        if s == step:
+            return float(p)
+    return None
+
+
+def ablation_summary(per_image: list[dict[str, Any]], at: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per image and variant, and per variant averaged over the images that have a ``baseline`` curve.
+
+    Returns:
+        (rows: image, variant, PSNR at ``at`` and at the last step, gain over baseline there, steps to reach
+        baseline's last-step PSNR; summary rows: the same averaged per variant, with the steps as a list).
+    """
+    rows: list[dict[str, Any]] = []
+    for entry in per_image:
+        curves = entry["curves"]
+        base = curves.get("baseline")
+        for vname, curve in curves.items():
+            last = curve["steps"][-1]
+            row: dict[str, Any] = {"image": entry["image"][:24], "variant": vname,
+                                   f"psnr@{at}": _psnr_at(curve, at), "psnr@end": float(curve["psnr"][-1]),
+                                   "end": int(last), "s/step": curve.get("seconds_per_step")}
+            if base is not None:
+                b_at, b_end = _psnr_at(base, at), float(base["psnr"][-1])
+                row[f"gain@{at}"] = None if b_at is None or row[f"psnr@{at}"] is None else row[f"psnr@{at}"] - b_at
+                row["gain@end"] = row["psnr@end"] - b_end
+                row["to_base_end"] = steps_to_reach(curve, b_end)
+            rows.append(row)
+    summary: list[dict[str, Any]] = []
+    for vname in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == vname and "gain@end" in r]
+        if not mine:
+            continue
+        mean = lambda key: (float(np.mean([r[key] for r in mine])) if all(r[key] is not None for r in mine)  # noqa: E731
+                            else None)
+        summary.append({"variant": vname, "images": len(mine), f"psnr@{at}": mean(f"psnr@{at}"),
+                        "psnr@end": mean("psnr@end"), f"gain@{at}": mean(f"gain@{at}"), "gain@end": mean("gain@end"),
+                        "to_base_end": [r["to_base_end"] for r in mine]})
+    return rows, summary
+
+
+def merge(paths: list[str], at: int) -> dict[str, Any]:
+    """Join ``--variants`` results (per image, curves by variant) and print the ablation summary."""
+    import json
+
+    by_image: dict[str, dict[str, Any]] = {}
+    configs: dict[str, Any] = {}
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        configs.update(doc.get("presets") or {})
+        for entry in doc["per_image"]:
+            slot = by_image.setdefault(entry["image"], {**entry, "curves": {}})
+            slot["curves"].update(entry["curves"])
+    per_image = list(by_image.values())
+    rows, summary = ablation_summary(per_image, at)
+    print(format_table(rows))
+    print()
+    print(format_table(summary))
+    return {"mode": "variants-merged", "merged": [str(p) for p in paths], "at": at, "variant_configs": configs,
+            "rows": rows, "summary": summary, "per_image": per_image}
 
 
 def _image_files(args) -> tuple[list[Path], str, str]:
@@ -166,12 +288,17 @@ def run(args) -> dict[str, Any]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.merge:
+        return merge(args.merge, args.at)
     files, folder, note = _image_files(args)
     steps = args.steps if args.steps is not None else (400 if args.quick else 1000)
     targets = [float(t) for t in args.targets.split(",") if t.strip()]
     backend = resolve_backend(args.backend)
     base = FitConfig(steps=steps)
-    if args.lr_sweep:
+    if args.variants:
+        variants = {spec.strip(): (variant_config(spec, steps), "smart") for spec in args.variants.split(",")
+                    if spec.strip()}
+    elif args.lr_sweep:
         names = args.presets.split(",") if args.presets else list(LR_PRESETS)
         variants = {name: (base.with_preset(name), "smart") for name in names}
     else:
@@ -209,7 +336,14 @@ def run(args) -> dict[str, Any]:
             "mean_psnr_initial": float(np.mean([e["curves"][vname]["psnr"][0] for e in per_image])),
             "mean_seconds_per_step": float(np.mean([e["curves"][vname]["seconds_per_step"] for e in per_image])),
         }
-    if not args.lr_sweep:
+    ablation = None
+    if args.variants:
+        ab_rows, ab_summary = ablation_summary(per_image, args.at)
+        ablation = {"rows": ab_rows, "summary": ab_summary}
+        if ab_summary:
+            print()
+            print(format_table(ab_summary))
+    elif not args.lr_sweep:
         ratios: dict[str, Any] = {}
         for t in targets:
             pairs = [(steps_to_reach(e["curves"]["smart"], t), steps_to_reach(e["curves"]["random"], t))
@@ -227,10 +361,11 @@ def run(args) -> dict[str, Any]:
         print(f"\nstep cost at {cost['width']}x{cost['height']}, N={cost['n_gaussians']}, backend {backend}: "
               f"render fwd+bwd {cost['render_s']:.3f} s, L1+SSIM fwd+bwd {cost['loss_ssim_l1_s']:.3f} s")
     return {"images": "real", "image_folder": folder, "note": note,
-            "mode": "lr-sweep" if args.lr_sweep else "init", "cr": args.cr, "steps": steps,
+            "mode": "variants" if args.variants else "lr-sweep" if args.lr_sweep else "init", "cr": args.cr, "steps": steps,
             "eval_every": args.eval_every, "torch_threads": torch.get_num_threads(), "downscale": args.downscale,
             "backend": backend,
             "targets_db": targets, "fit_config": base.to_dict(),
-            "presets": {k: v[0].to_dict() for k, v in variants.items()} if args.lr_sweep else None,
+            "presets": {k: v[0].to_dict() for k, v in variants.items()} if args.lr_sweep or args.variants else None,
+            "ablation": ablation,
             "rows": rows, "summary": summary, "per_image": per_image, "step_cost": cost,
             "peak_rss_mb": peak_rss_mb()}

@@ -9,7 +9,12 @@ Each step:
    ``config.tile_size`` is 0), render ``g.shifted(x0, y0)`` over the window plus a 10 px SSIM halo, compute the
    window's share of the loss (L1 over its own pixels / (3 H W); SSIM-map sum over its own map pixels /
    map size) and backpropagate into the leaves, so only one window's render graph is alive at a time;
-3. backpropagate the accumulated leaf gradients through step 1 to the parameters, and take an Adam step.
+3. backpropagate the accumulated leaf gradients through step 1 to the parameters, and take an Adam step
+   (learning rates and the colour warm-up from :mod:`.schedule`), then cap the scales (``max_scale``) and,
+   every ``relocate_every`` steps, relocate the least useful Gaussians (:mod:`.relocate`).
+
+Before the first step, ``color_solve_iters`` conjugate-gradient iterations set least-squares colours
+(:mod:`.colors`). With ``clamp_render`` the loss sees the render clamped to [0, 1].
 
 The loss and gradient equal the whole-image ones (up to float32 summation order), memory is one window.
 """
@@ -25,6 +30,8 @@ import torch
 from ..errors import ConfigError, ImageError, SmartsplatError
 from ..model import Gaussians
 from ..raster import backend_device, get_backend, resolve_backend
+from . import relocate, schedule
+from .colors import solve_colors
 from .config import FitConfig
 from .loss import HALO, WINDOW_SIZE, SSIMTarget, l1_ssim_loss
 
@@ -121,6 +128,19 @@ class _Params:
         means = (self.means + 1.0) * self.norm if self.norm is not None else self.means
         return Gaussians(means, torch.exp(self.log_scales), self.rotations, self.colors)
 
+    def assign(self, idx: torch.Tensor, g: Gaussians) -> None:
+        """Overwrite rows ``idx`` of every tensor with ``g`` (pixel units, len(g) == len(idx))."""
+        with torch.no_grad():
+            self.means[idx] = g.means / self.norm - 1.0 if self.norm is not None else g.means
+            self.log_scales[idx] = torch.log(g.scales)
+            self.rotations[idx] = g.rotations
+            self.colors[idx] = g.colors
+
+    def cap_scales(self, max_px: float) -> None:
+        """Clamp every scale to at most ``max_px`` pixels."""
+        with torch.no_grad():
+            self.log_scales.clamp_(max=math.log(max_px))
+
     def optimizer(self, config: FitConfig) -> torch.optim.Adam:
         groups = [{"params": [self.means], "lr": config.lr_means, "name": "means"},
                   {"params": [self.log_scales], "lr": config.lr_scales, "name": "scales"},
@@ -141,12 +161,13 @@ class _Lazy:
 
 
 def loss_and_grad(g: Gaussians, wins: list[LossWindow], height: int, width: int, lambda_l1: float,
-                  render_fn) -> tuple[Gaussians, float, float]:
+                  render_fn, clamp: bool = False) -> tuple[Gaussians, float, float]:
     """Windowed loss of ``g`` and its gradient w.r.t. g's four tensors.
 
     Args:
         g: Gaussians in pixel units (any autograd history; not modified).
         wins: the loss windows covering the image.
+        clamp: compute the loss on the render clamped to [0, 1] (no gradient where it is outside).
     Returns:
         (gradients as a Gaussians of the same shapes, loss value, sum of squared errors of the [0, 1]-clamped
         render over the image, for the PSNR).
@@ -160,6 +181,8 @@ def loss_and_grad(g: Gaussians, wins: list[LossWindow], height: int, width: int,
         target, st = win.target()
         sg = lg.shifted(float(win.x0), float(win.y0))
         img = render_fn(*sg.tensors(), win.ry1 - win.y0, win.rx1 - win.x0)  # [rh, rw, 3]
+        if clamp:
+            img = img.clamp(0.0, 1.0)
         oh, ow = win.y1 - win.y0, win.x1 - win.x0
         loss, l1, s_sum, se = l1_ssim_loss(img, target, st, (oh, ow), lambda_l1 / n_l1, (1.0 - lambda_l1) / n_map)
         if loss.requires_grad:
@@ -230,21 +253,38 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     cache = len(boxes) == 1 or h * w <= CACHE_TARGET_PIXELS
     wins = loss_windows(target_u8, config.tile_size, cache)
     qat_from = config.steps - config.qat_steps if quantizer is not None else config.steps
+    max_px = config.max_scale * math.hypot(h, w)
+    base_lrs = {group["name"]: group["lr"] for group in opt.param_groups}
+    relocate_last = min(int(config.relocate_until * config.steps), qat_from, config.steps - 1)
     loss_value, sse = math.nan, math.nan
     t0 = time.perf_counter()
     start = checkpoint.resume(opt) + 1 if checkpoint is not None else 1
+    if max_px > 0:
+        params.cap_scales(max_px)
+    if config.color_solve_iters and config.steps > 0 and start == 1:
+        with torch.no_grad():
+            params.colors.copy_(solve_colors(params.gaussians(), wins, render_fn, config.color_solve_iters))
     for step in range(start, config.steps + 1):
         g = params.gaussians()
         if step > qat_from:
             g = quantizer(g)
             if not isinstance(g, Gaussians):
                 raise ConfigError(f"fit quantizer must return Gaussians, got {type(g).__name__}")
-        grads, loss_value, sse = loss_and_grad(g, wins, h, w, config.lambda_l1, render_fn)
+        grads, loss_value, sse = loss_and_grad(g, wins, h, w, config.lambda_l1, render_fn, config.clamp_render)
         if not math.isfinite(loss_value):
             raise SmartsplatError(f"fit diverged at step {step}: loss is {loss_value}")
         torch.autograd.backward(list(g.tensors()), list(grads.tensors()))
+        schedule.apply(opt, base_lrs, config, step)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if max_px > 0:
+            params.cap_scales(max_px)
+        if config.relocate_every and step % config.relocate_every == 0 and step <= relocate_last:
+            with torch.no_grad():
+                idx, new = relocate.plan(params.gaussians(), wins, render_fn, h, w, config.relocate_fraction,
+                                          config.clamp_render)
+            params.assign(idx, new)
+            relocate.reset_adam_rows(opt, idx)
         if checkpoint is not None:
             checkpoint.after_step(step, opt)
         if progress is not None and (step % config.log_every == 0 or step == config.steps):

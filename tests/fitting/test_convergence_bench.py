@@ -29,3 +29,41 @@ def test_arguments_and_example_fallback(tmp_path, monkeypatch):
     args = p.parse_args(["--quick"])
     files, folder, note = convergence._image_files(args)
     assert len(files) == 2 and folder == str(convergence.EXAMPLES) and "not found" in note
+
+
+def test_variant_configs():
+    base = convergence.variant_config("baseline", 40)
+    assert base.steps == 40 and not base.clamp_render and base.relocate_every == 0 and base.max_scale == 0.0
+    combo = convergence.variant_config("relocate+clamp+relocate_fraction=0.05", 40)
+    assert combo.clamp_render and combo.relocate_every == 100 and combo.relocate_fraction == 0.05
+    assert combo.lr_schedule == "constant"  # everything not named stays as in baseline
+    assert convergence.variant_config("defaults", 40) == FitConfig(steps=40)
+    import pytest
+
+    from smartsplat_dist.errors import ConfigError
+    with pytest.raises(ConfigError):
+        convergence.variant_config("nonsense", 40)
+    with pytest.raises(ConfigError):
+        convergence.variant_config("bogus_field=1", 40)
+
+
+def _curve(psnrs):
+    return {"steps": [0, 100, 200, 300], "psnr": psnrs, "ssim": [0.5] * 4, "seconds_per_step": 0.1}
+
+
+def test_ablation_summary_and_merge(tmp_path):
+    import json
+
+    a = {"per_image": [{"image": "a.png", "curves": {"baseline": _curve([10, 20, 25, 30])}},
+                       {"image": "b.png", "curves": {"baseline": _curve([10, 22, 26, 28])}}]}
+    b = {"per_image": [{"image": "a.png", "curves": {"x": _curve([10, 24, 30, 31])}},
+                       {"image": "b.png", "curves": {"x": _curve([10, 21, 25, 27])}}]}
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a))
+    pb.write_text(json.dumps(b))
+    out = convergence.merge([str(pa), str(pb)], at=200)
+    x = next(r for r in out["summary"] if r["variant"] == "x")
+    assert x["images"] == 2 and x["to_base_end"] == [200, None]
+    assert x["gain@200"] == (5 + -1) / 2 and x["gain@end"] == (1 + -1) / 2
+    base = next(r for r in out["summary"] if r["variant"] == "baseline")
+    assert base["gain@end"] == 0 and base["to_base_end"] == [300, 300]
