@@ -64,7 +64,7 @@ def _check_alphabet(k: int, what: str) -> None:
 
 def encode_many(streams: list[tuple[np.ndarray, int]], what: str = "stream") -> bytes:
     """Code sub-streams ``[(symbols [n_i] in 0..K_i-1, K_i)]``, each with its own adaptive model, into one ANS
-    payload (u32 LE words); sub-stream 0 decodes first. Empty sub-streams cost nothing."""
+    payload (u32 LE words); sub-stream 0 decodes first. Empty sub-streams and one-symbol alphabets cost nothing."""
     AnsCoder = _stack().AnsCoder
     jobs = []
     for i, (symbols, alphabet) in enumerate(streams):
@@ -74,6 +74,8 @@ def encode_many(streams: list[tuple[np.ndarray, int]], what: str = "stream") -> 
             continue
         if int(symbols.min()) < 0 or int(symbols.max()) >= alphabet:
             raise RecordError(f"{what}: symbol outside 0..{alphabet - 1}")
+        if alphabet == 1:  # every symbol is 0: nothing to code
+            continue
         counts = np.zeros(alphabet, dtype=np.float64)
         for start, stop in blocks(symbols.size):
             jobs.append((symbols[start:stop].astype(np.int32), _model(counts)))
@@ -94,19 +96,23 @@ def decode_many(payload: bytes, shapes: list[tuple[int, int]], what: str = "stre
     AnsCoder = _stack().AnsCoder
     for _, alphabet in shapes:
         _check_alphabet(alphabet, what)
-    if sum(n for n, _ in shapes) == 0:
+    if sum(n for n, k in shapes if k > 1) == 0:
         if payload:
             raise RecordError(f"{what}: {len(payload)} payload bytes for 0 symbols")
         return [np.zeros(0, dtype=np.int64) for _ in shapes]
-    if len(payload) % 4 or not payload:
-        raise RecordError(f"{what}: payload of {len(payload)} bytes is not a non-empty whole number of words")
+    if len(payload) % 4:
+        raise RecordError(f"{what}: payload of {len(payload)} bytes is not a whole number of words")
+    # Empty when every symbol was certain (one-symbol alphabets).
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    if words[-1] == 0:
+    if words.size and words[-1] == 0:
         raise RecordError(f"{what}: malformed ANS payload (last word is zero)")
     outs = []
     try:
         coder = AnsCoder(words)
         for n, alphabet in shapes:
+            if alphabet == 1:
+                outs.append(np.zeros(n, dtype=np.int64))
+                continue
             out = np.empty(n, dtype=np.int64)
             counts = np.zeros(alphabet, dtype=np.float64)
             for start, stop in blocks(n):
