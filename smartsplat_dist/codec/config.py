@@ -46,7 +46,7 @@ class CodecConfig(Settings):
     lzma_preset: int = 9
     scale_step: float = 1.0 / 32.0
     rotation_tolerance: float = 0.05
-    color_step: float = 1.0 / 512.0
+    color_step: float = 1.0 / 256.0  # 2x coarser than 1/512 relative to the other steps: +0.18 dB mean at equal bytes
 
     def __post_init__(self) -> None:
         for name, lo, hi in (
