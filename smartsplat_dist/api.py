@@ -106,6 +106,7 @@ def encode_image(
         "fit_seconds": t_fit - t_init,
         "backend": backend,
         "codec": codec.to_dict(),
+        "record_version": 2,
         "conversions": list(conversions),
     }
     return record, stats
@@ -120,8 +121,9 @@ RATE_SLACK = 1.03
 def _scaled(codec: CodecConfig, e: float) -> CodecConfig:
     f = 2.0 ** e
     k = int(min(8, max(0, round(codec.mean_frac_bits - e))))
-    return codec.replace(mean_frac_bits=k, scale_step=min(10.0, codec.scale_step * f),
-                         rotation_tolerance=codec.rotation_tolerance * f, color_step=min(1.0, codec.color_step * f))
+    f32 = lambda v: float(np.float32(v))  # noqa: E731  (the header stores float32: stats report what it holds)
+    return codec.replace(mean_frac_bits=k, scale_step=f32(min(10.0, codec.scale_step * f)),
+                         rotation_tolerance=f32(codec.rotation_tolerance * f), color_step=f32(min(1.0, codec.color_step * f)))
 
 
 def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int) -> tuple[bytes, CodecConfig]:
