@@ -17,7 +17,7 @@ import torch
 from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize
 from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
 from .config import EncodeConfig
-from .errors import ConfigError
+from .errors import ConfigError, RecordError
 from .fitting import fit
 from .fitting.metrics import quality
 from .fitting.metrics_reference import psnr as reference_psnr, ssim as reference_ssim
@@ -90,7 +90,7 @@ def encode_image(
 
     with stages("init"):
         gaussians = initialize(pixels, n, config.init, seed=config.seed)
-    meta = RecordMeta(height=height, width=width, n=n)
+    meta = RecordMeta(height=height, width=width, n=n, rate="paper", nominal_cr=float(config.cr))
     quantizer = None
     if config.fit.qat_steps > 0:
         quantizer = lambda g: fake_quantize(g, meta, config.codec)  # noqa: E731
@@ -135,35 +135,58 @@ def encode_image(
         "peak_rss_mb": dict(stages.peak_rss_mb),
         "backend": backend,
         "codec": codec.to_dict(),
+        "record_version": 2,
         "conversions": list(conversions),
     }
     return record, stats
 
 
-#: Coarser quantisations tried in turn when a record is over its byte budget (each step costs little PSNR).
-_COARSER_STEPS = (
-    {"rotation_bits": 6},
-    {"color_bits": 7},
-    {"scale_bits": 7},
-    {"mean_frac_bits": 2},
-    {"color_bits": 6},
-    {"rotation_bits": 5, "scale_bits": 6},
-)
+#: Rate control: the quantisation steps are scaled by 2**e, e searched in this range (finer .. coarser).
+_RATE_EXPONENTS = (-4.0, 5.0)
+#: A record within [budget / RATE_SLACK, budget] bytes is accepted (real CR in [CR, 1.03 CR]).
+RATE_SLACK = 1.03
+
+
+def _scaled(codec: CodecConfig, e: float) -> CodecConfig:
+    f = 2.0 ** e
+    k = int(min(8, max(0, round(codec.mean_frac_bits - e))))
+    f32 = lambda v: float(np.float32(v))  # noqa: E731  (the header stores float32: stats report what it holds)
+    return codec.replace(mean_frac_bits=k, scale_step=f32(min(10.0, codec.scale_step * f)),
+                         rotation_tolerance=f32(codec.rotation_tolerance * f), color_step=f32(min(1.0, codec.color_step * f)))
 
 
 def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int) -> tuple[bytes, CodecConfig]:
-    """Encode; while the record is over ``budget`` bytes (real CR below nominal), re-encode with coarser bit
-    depths (the record stores the depths it used). Small images, where the ~230 header bytes weigh most, need it.
-    Returns the first record within budget, else the smallest one, and the codec settings it used."""
-    record, used, trial = encode_record(g, meta, codec), codec, codec
-    for step in _COARSER_STEPS:
+    """Encode so that the record spends its byte budget: real CR in [CR, 1.03 CR] where the steps allow.
+
+    Bisection on one exponent e that scales every quantisation step by 2**e (the mean grid by whole octaves):
+    bytes fall as e grows. Returns the largest record within ``budget`` found (else the smallest record) and the
+    codec settings it used (the record stores them)."""
+    lo, hi = _RATE_EXPONENTS
+    best: tuple[bytes, CodecConfig] | None = None
+    smallest: tuple[bytes, CodecConfig] | None = None
+    for e in [0.0] + [None] * 14:
+        e = (lo + hi) / 2 if e is None else e
+        trial = _scaled(codec, e)
+        try:
+            record = encode_record(g, meta, trial)
+        except RecordError:  # a grid too fine for the data's range: go coarser
+            lo = e
+            continue
+        if smallest is None or len(record) < len(smallest[0]):
+            smallest = (record, trial)
         if len(record) <= budget:
-            break
-        trial = trial.replace(**{k: min(v, getattr(trial, k)) for k, v in step.items()})
-        candidate = encode_record(g, meta, trial)
-        if len(candidate) < len(record):
-            record, used = candidate, trial
-    return record, used
+            if best is None or len(record) > len(best[0]):
+                best = (record, trial)
+            if len(record) * RATE_SLACK >= budget:
+                break
+            hi = e
+        else:
+            lo = e
+    if best is not None:
+        return best
+    if smallest is None:
+        raise RecordError("cannot encode: no quantisation step fits the record's value ranges")
+    return smallest
 
 
 def _to_uint8_strips(gaussians: Gaussians, height: int, width: int, backend: str) -> np.ndarray:

@@ -114,7 +114,9 @@ def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: 
     row = {"codec": OURS, "status": "ok", "target_bytes": len(record), "bytes": len(record),
            "bpp": 8.0 * len(record) / (h * w), "real_cr": 3.0 * h * w / len(record),
            "n_gaussians": stats.get("n_gaussians"), "steps": stats.get("steps", steps),
-           "encode_seconds": t1 - t0, "decode_seconds": t2 - t1}
+           "encode_seconds": t1 - t0, "decode_seconds": t2 - t1,
+           # the fit before quantisation, side by side with the record, and the codec settings the record used
+           "psnr_unquantized": stats.get("psnr_unquantized"), "codec_settings": stats.get("codec")}
     row.update({name: float(fn(decoded, pixels)) for name, fn in metrics.items()})
     return {"row": row, "record_bytes": len(record)}
 
@@ -264,8 +266,8 @@ def run(args) -> dict[str, Any]:
     print(f"rd: nominal CR {', '.join(f'{c:g}' for c in crs)}; {steps} fit steps; backend {args.backend}")
 
     rows, curves, available = run_rd(datasets, crs, steps, args.codecs, args.backend, args.seed)
-    columns = ["dataset", "image", "cr", "label", "status", "bytes", "bpp", "psnr", "ssim", "ms_ssim",
-               "encode_seconds", "decode_seconds"]
+    columns = ["dataset", "image", "cr", "label", "status", "bytes", "bpp", "psnr", "psnr_unquantized", "ssim",
+               "ms_ssim", "encode_seconds", "decode_seconds"]
     print(format_table([{c: r.get(c, "") if r.get(c) is not None else "-" for c in columns} for r in rows], columns))
 
     summary = []

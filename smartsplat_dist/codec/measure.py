@@ -1,4 +1,5 @@
-"""Measurements of the codec on real photos: record size and the PSNR the quantiser costs.
+"""Measurements of the version-1 codec (its bit depths and fake_quantize) on real photos: record size and the
+PSNR the quantiser costs. Version 2 with rate control is measured by ``smartsplat bench rd``.
 
 Run (reads ../shared/data or any folder of images; prints a table and returns the rows)::
 
@@ -83,7 +84,7 @@ def measure_quantization_loss(
         t0 = time.perf_counter()
         g, _ = fit(initialize(img, n, seed=seed), img, FitConfig(steps=steps, log_every=max(1, steps)),
                    backend=backend)
-        record = encode_record(g, meta, config)
+        record = encode_record(g, meta, config, version=1)
         dec, _ = decode_record(record)
         row = {"name": Path(path).name, "H": h, "W": w, "n": n, "bytes": len(record),
                "bytes_per_gaussian": round(len(record) / n, 3), "real_cr": round(3 * h * w / len(record), 2),
@@ -97,7 +98,7 @@ def measure_quantization_loss(
             qat_cfg = FitConfig(steps=qat_steps, qat_steps=qat_steps, log_every=qat_steps, **lrs)
             q = lambda x: fake_quantize(x, meta, config)  # noqa: E731
             g_qat, _ = fit(g, img, qat_cfg, backend=backend, quantizer=q)
-            dec_qat, _ = decode_record(encode_record(g_qat, meta, config))
+            dec_qat, _ = decode_record(encode_record(g_qat, meta, config, version=1))
             g_ctl, _ = fit(g, img, ctl_cfg, backend=backend)
             row["psnr_qat_quantized"] = round(psnr(_render_u8(dec_qat, h, w, backend), img), 3)
             row["psnr_control"] = round(psnr(_render_u8(g_ctl, h, w, backend), img), 3)
@@ -148,7 +149,7 @@ def measure_record_size(
             cases.append((f"{Path(path).name} tiled {k}x{k} (DIV16K-sized)", _tiled(g, h, w, k), k * h, k * w))
         for name, gg, hh, ww in cases:
             t0 = time.perf_counter()
-            record = encode_record(gg, RecordMeta(hh, ww), config)
+            record = encode_record(gg, RecordMeta(hh, ww), config, version=1)
             t1 = time.perf_counter()
             decode_record(record)
             t2 = time.perf_counter()

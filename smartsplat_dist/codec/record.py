@@ -17,13 +17,15 @@ import torch
 
 from ..errors import RecordError
 from ..model import Gaussians
-from . import entropy
+from . import entropy, record_v2
+from .grid import Steps
 from .limits import DecodeLimits, check_header
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
 
 MAGIC = b"SSGR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # written; version 1 records still decode
+KNOWN_VERSIONS = (1, 2)
 BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (DESIGN §1)
 _BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
 
@@ -50,8 +52,11 @@ class RecordMeta:
         n: number of Gaussians; ``None`` when encoding means "len(g)".
         blend: the render model the Gaussians were fitted for; "sum" (sum blending, DESIGN §1).
         version: record format version.
-        codec: the bit depths found in the record (filled by read_meta / decode_record; ``lzma_preset`` is
-            not stored and reads back as the default).
+        codec: the quantisation settings found in the record (filled by read_meta / decode_record; fields a
+            version does not store read back as the defaults).
+        rate: version 2: how the encoder chose N, "budget" (spend the byte budget) or "paper"
+            (N = floor(3 H W / (7 CR))); None for version 1.
+        nominal_cr: version 2: the nominal compression ratio the record was made for; None for version 1.
     """
 
     height: int
@@ -60,6 +65,8 @@ class RecordMeta:
     blend: str = "sum"
     version: int = FORMAT_VERSION
     codec: CodecConfig | None = None
+    rate: str | None = None
+    nominal_cr: float | None = None
 
 
 def _check_size(height: int, width: int) -> None:
@@ -101,15 +108,16 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
 
 
 def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None,
-                  params: QuantParams | None = None) -> bytes:
+                  params: QuantParams | None = None, version: int = FORMAT_VERSION) -> bytes:
     """Quantise and encode Gaussians into a record (deterministic: same Gaussians + config -> same bytes).
 
     Args:
         g: N Gaussians (any device; canonicalised, clamped to [-W, 2W] x [-H, 2H], quantised per ``config``).
         meta: height and width of the image (``n`` if given must equal ``len(g)``; ``blend`` must be "sum").
         config: bit depths and LZMA preset.
-        params: fixed ranges (e.g. ``FrozenQuantizer.params`` after fine-tuning with it); default: computed
-            from ``g``. Values outside them are clamped in.
+        params: version 1 only: fixed ranges (e.g. ``FrozenQuantizer.params``); default: computed from ``g``.
+        version: record version to write: 2 (default; ``meta.rate`` and ``meta.nominal_cr`` are stored) or 1
+            (the old layout, for tests and comparisons).
     Returns:
         The record bytes; ``len(record)`` is what the real compression ratio ``3 H W / len`` counts.
     """
@@ -124,6 +132,12 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         raise RecordError(f"cannot encode: {n} Gaussians exceed the limit {_max_n(height, width)} "
                           f"for a {width}x{height} image")
     check_encodable(g)
+    if version == 2:
+        steps = Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step)
+        return record_v2.encode(g, height, width, _BLEND_IDS[meta.blend], steps, meta.rate or "paper",
+                                float(meta.nominal_cr or 3.0 * height * width / (7.0 * max(n, 1))))
+    if version != 1:
+        raise RecordError(f"cannot encode: unknown record version {version}")
     params = compute_params(g) if params is None or n == 0 else params
     if any(abs(v) > MAX_ABS_LOG_SCALE for v in (params.scale_lo, params.scale_hi)):
         raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
@@ -131,7 +145,7 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
     (x0, y0), streams = _gaussians_to_streams(g, height, width, config, params)
     header = _HEADER.pack(
-        MAGIC, FORMAT_VERSION, 0, height, width, n, _BLEND_IDS[meta.blend],
+        MAGIC, 1, 0, height, width, n, _BLEND_IDS[meta.blend],
         config.mean_frac_bits, config.scale_bits, config.rotation_bits, config.color_bits, len(STREAMS), 0,
         x0, y0, params.scale_lo, params.scale_hi, *params.color_lo, params.color_span,
     )
@@ -161,8 +175,14 @@ def _parse(data: bytes, limits: DecodeLimits | None = None) -> _Parsed:
     if data[:4] != MAGIC:
         raise RecordError(f"not a smartsplat record: magic {data[:4]!r}, expected {MAGIC!r}")
     (version,) = struct.unpack_from("<H", data, 4)
-    if version != FORMAT_VERSION:
-        raise RecordError(f"unsupported record format version {version} (this build reads {FORMAT_VERSION})")
+    if version not in KNOWN_VERSIONS:
+        raise RecordError(f"unsupported record format version {version} (this build reads "
+                          f"{', '.join(map(str, KNOWN_VERSIONS))})")
+    if version == 2:
+        parsed = record_v2.parse(data, _check_size, _max_n)
+        h = parsed.header  # decoded size: one symbol (or raw byte) per count of each stream
+        check_header(h.height, h.width, h.n, sum(count for count, _, _ in parsed.streams), len(data), limits)
+        return parsed
     if len(data) < MIN_RECORD_SIZE:
         raise RecordError(f"record truncated: {len(data)} bytes, the header alone needs {MIN_RECORD_SIZE}")
     (stored_crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
@@ -228,10 +248,27 @@ def _parse(data: bytes, limits: DecodeLimits | None = None) -> _Parsed:
     return _Parsed(meta, x0, y0, params, tuple(streams))
 
 
+def _meta_v2(p: "record_v2.Parsed") -> RecordMeta:
+    h = p.header
+    codec = CodecConfig(mean_frac_bits=h.steps.mean_frac_bits, scale_step=h.steps.scale_step,
+                        rotation_tolerance=h.steps.rotation_tolerance, color_step=h.steps.color_step)
+    return RecordMeta(height=h.height, width=h.width, n=h.n, blend=BLEND_MODELS.get(h.blend, "?"), version=2,
+                      codec=codec, rate=h.rate, nominal_cr=h.nominal_cr)
+
+
+def _check_blend_v2(p: "record_v2.Parsed") -> None:
+    if p.header.blend not in BLEND_MODELS:
+        raise RecordError(f"record uses unknown blend model {p.header.blend}")
+
+
 def read_meta(data: bytes, limits: DecodeLimits | None = None) -> RecordMeta:
     """Parse and validate a record's header (and its checksum, and ``limits``: default
     :func:`~.limits.current_limits`); no Gaussians are decoded."""
-    return _parse(data, limits).meta
+    parsed = _parse(data, limits)
+    if isinstance(parsed, record_v2.Parsed):
+        _check_blend_v2(parsed)
+        return _meta_v2(parsed)
+    return parsed.meta
 
 
 def decode_record(data: bytes, limits: DecodeLimits | None = None) -> tuple[Gaussians, RecordMeta]:
@@ -245,8 +282,11 @@ def decode_record(data: bytes, limits: DecodeLimits | None = None) -> tuple[Gaus
         :func:`~.limits.current_limits`) before any stream is decompressed.
     """
     parsed = _parse(data, limits)
-    meta, codec, n = parsed.meta, parsed.meta.codec, parsed.meta.n
     data = bytes(data)
+    if isinstance(parsed, record_v2.Parsed):
+        _check_blend_v2(parsed)
+        return record_v2.decode(parsed, data), _meta_v2(parsed)
+    meta, codec, n = parsed.meta, parsed.meta.codec, parsed.meta.n
     raw = [entropy.decompress_stream(m, data[off:off + ln], rl, f"stream '{STREAMS[i]}'")
            for i, (m, rl, off, ln) in enumerate(parsed.streams)]
     if n == 0:

@@ -1,4 +1,4 @@
-"""The record: round trip, size, determinism, quantiser in the loop, and safe parsing of damaged bytes."""
+"""Record version 1 (written with ``version=1``; still decoded): round trip, size, determinism, quantiser in the loop, and safe parsing of damaged bytes."""
 from __future__ import annotations
 
 import math
@@ -10,14 +10,20 @@ import pytest
 import torch
 
 from smartsplat_dist.codec import (
-    MAGIC, CodecConfig, RecordMeta, canonicalize, decode_record, encode_record, fake_quantize, read_meta,
+    MAGIC, CodecConfig, RecordMeta, canonicalize, decode_record, fake_quantize, read_meta,
 )
+from smartsplat_dist.codec import encode_record as _encode_record
 from smartsplat_dist.codec.record import HEADER_SIZE, STREAMS
 from smartsplat_dist.errors import ConfigError, RecordError
 from smartsplat_dist.model import Gaussians
 from smartsplat_dist.raster.footprint import conics
 
 from .conftest import realistic_gaussians
+
+
+def encode_record(*args, **kwargs) -> bytes:
+    """The version-1 encoder (this file tests the version-1 layout)."""
+    return _encode_record(*args, version=1, **kwargs)
 
 
 def _sorted(g: Gaussians) -> Gaussians:
@@ -211,7 +217,7 @@ def test_every_header_byte_flip_and_sampled_payload_flips(record):
 
 def test_magic_version_and_checksum_messages(record):
     assert "magic" in _raises_record_error(b"XXXX" + record[4:])
-    assert "version 2" in _raises_record_error(record[:4] + struct.pack("<H", 2) + record[6:])
+    assert "version 3" in _raises_record_error(record[:4] + struct.pack("<H", 3) + record[6:])
     bad = bytearray(record)
     bad[HEADER_SIZE + 3] ^= 0x10
     assert "checksum" in _raises_record_error(bytes(bad))

@@ -1,0 +1,136 @@
+"""Quantisation of record version 2: fixed steps, and rotation precision that follows elongation.
+
+Version 1 spread a fixed number of levels over each attribute's full range, so a few outliers of a long fit
+(a 2,000 px Gaussian, a strong colour) set the step for every Gaussian, and a uniform 7-bit angle moved the far
+end of a long Gaussian by tens of pixels. Version 2 uses steps that do not depend on the data's range (the range
+only sets how many levels there are, which the adaptive entropy coder pays for only where they are used):
+
+    means     [N, 2]  on a grid of 2**-mean_frac_bits px (as version 1)
+    log-scales [N, 2] ln s on a grid of ``scale_step`` from the record's smallest ln s (canonical: sx >= sy)
+    rotation  [N]     2**rb levels over [0, pi), rb per Gaussian from its *quantised* scales:
+                      rb = clamp(ceil(log2(pi * (sx - sy) / (2 * rotation_tolerance))), 0, MAX_ROTATION_BITS),
+                      so the 1-sigma ellipse moves by at most ~rotation_tolerance px whatever its length, and a
+                      round Gaussian stores no angle at all
+    colours   [N, 3]  on a grid of ``color_step`` from each channel's minimum
+
+Integer tensors: qmeans [N, 2], qscales [N, 2] (qsx >= qsy >= 0), qrot [N], rbits [N], qcolors [N, 3].
+Dequantisation is float32 torch (the render's precision); ``rbits`` is computed in float64 numpy from the
+integers and the header's float32 values (see :func:`rotation_bits`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..model import Gaussians
+from .quantize import canonicalize, clamp_means
+
+#: Most rotation bits of one Gaussian (2**16 levels: a 20,000 px Gaussian within 0.5 px).
+MAX_ROTATION_BITS = 16
+#: Most levels of one scale or colour grid (the entropy coder's alphabet bound, with room for differences).
+MAX_LEVELS = 1 << 15
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The quantisation steps of one record (stored in its header).
+
+    Attributes:
+        mean_frac_bits: means on a grid of 2**-mean_frac_bits px, 0..8.
+        scale_step: step of ln(scale) (relative scale error <= scale_step / 2).
+        rotation_tolerance: px; rotation levels per Gaussian follow from its elongation (module docstring).
+        color_step: step of every colour channel.
+    """
+
+    mean_frac_bits: int
+    scale_step: float
+    rotation_tolerance: float
+    color_step: float
+
+    def coarser(self, factor: float) -> "Steps":
+        """All steps times ``factor`` (> 1: coarser); the mean grid moves by whole octaves, within 0..8."""
+        k = int(min(8, max(0, round(self.mean_frac_bits - math.log2(factor)))))
+        f32 = lambda v: float(np.float32(v))  # noqa: E731  (what the header stores)
+        return Steps(k, f32(self.scale_step * factor), f32(self.rotation_tolerance * factor),
+                     f32(self.color_step * factor))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Per-record origins and level counts (header): scale_lo (ln px), scale_levels, color_lo[3], color_levels[3]."""
+
+    scale_lo: float
+    scale_levels: int
+    color_lo: tuple[float, float, float]
+    color_levels: tuple[int, int, int]
+
+
+@dataclass
+class Quantized:
+    """The integers of a record (numpy int64), in the Gaussians' input order."""
+
+    qmeans: np.ndarray   # [N, 2]
+    qscales: np.ndarray  # [N, 2], qsx >= qsy
+    qrot: np.ndarray     # [N], < 2**rbits
+    rbits: np.ndarray    # [N], 0..MAX_ROTATION_BITS
+    qcolors: np.ndarray  # [N, 3]
+
+
+def _f32(v) -> float:
+    return float(np.float32(v))
+
+
+def rotation_bits(qscales: np.ndarray, scale_lo: float, scale_step: float, tolerance: float) -> np.ndarray:
+    """Rotation bits of each Gaussian from its quantised scales. qscales: [N, 2] int. Returns [N] int64.
+
+    float64 numpy: ``sx = exp(scale_lo + qsx * scale_step)`` (header values as float32 -> float64),
+    ``rb = clamp(ceil(log2(pi * (sx - sy) / (2 * tolerance)) - 1e-9), 0, MAX_ROTATION_BITS)``.
+    """
+    q = qscales.astype(np.float64)
+    lo, st, tol = float(np.float32(scale_lo)), float(np.float32(scale_step)), float(np.float32(tolerance))
+    sx = np.exp(lo + q[:, 0] * st)
+    sy = np.exp(lo + q[:, 1] * st)
+    need = np.pi * np.maximum(sx - sy, 0.0) / (2.0 * tol)
+    with np.errstate(divide="ignore"):
+        rb = np.ceil(np.log2(np.maximum(need, 1e-300)) - 1e-9)
+    return np.clip(rb, 0, MAX_ROTATION_BITS).astype(np.int64)
+
+
+def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quantized, Grid]:
+    """Integers and grid of N Gaussians (detached, any device; computed on CPU)."""
+    g = g.detach().to("cpu")
+    n = len(g)
+    if n == 0:
+        z = lambda *s: np.zeros(s, dtype=np.int64)  # noqa: E731
+        return Quantized(z(0, 2), z(0, 2), z(0), z(0), z(0, 3)), Grid(0.0, 1, (0.0, 0.0, 0.0), (1, 1, 1))
+    means = clamp_means(g.means, height, width).double()
+    qmeans = torch.round(means * float(1 << steps.mean_frac_bits)).long().numpy()
+    scales, theta = canonicalize(g.scales, g.rotations)
+    log_s = torch.log(scales).double().numpy()
+    scale_lo = _f32(log_s.min())
+    st = float(np.float32(steps.scale_step))
+    qscales = np.maximum(np.round((log_s - scale_lo) / st), 0).astype(np.int64)
+    qscales[:, 1] = np.minimum(qscales[:, 1], qscales[:, 0])  # rounding never flips the canonical order
+    rbits = rotation_bits(qscales, scale_lo, st, steps.rotation_tolerance)
+    levels = np.left_shift(np.int64(1), rbits)
+    qrot = np.mod(np.round(theta.double().numpy() * levels / math.pi), levels).astype(np.int64)
+    colors = g.colors.double().numpy()
+    color_lo = tuple(_f32(v) for v in colors.min(axis=0))
+    cs = float(np.float32(steps.color_step))
+    qcolors = np.maximum(np.round((colors - np.asarray(color_lo)) / cs), 0).astype(np.int64)
+    grid = Grid(scale_lo, int(qscales.max()) + 1, color_lo, tuple(int(v) + 1 for v in qcolors.max(axis=0)))
+    return Quantized(qmeans, qscales, qrot, rbits, qcolors), grid
+
+
+def dequantize(q: Quantized, steps: Steps, grid: Grid) -> Gaussians:
+    """Float32 Gaussians (CPU, canonical form) from a record's integers."""
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch.float32)  # noqa: E731
+    f = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    means = t(q.qmeans) / float(1 << steps.mean_frac_bits)
+    scales = torch.exp(f(grid.scale_lo) + t(q.qscales) * f(steps.scale_step))
+    rot = t(q.qrot) * (math.pi / t(np.left_shift(np.int64(1), q.rbits)))
+    colors = f(grid.color_lo) + t(q.qcolors) * f(steps.color_step)
+    return Gaussians(means.contiguous(), scales.contiguous(), rot.contiguous(), colors.contiguous())

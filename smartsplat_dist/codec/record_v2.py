@@ -1,0 +1,264 @@
+"""Record version 2: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
+
+Layout: ``codec/FORMAT.md`` (version 2). ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
+``parse(data) -> Parsed`` (header, table, checksum; no payload decoded), ``decode(data) -> (Gaussians, meta)``.
+Parsing treats the bytes as untrusted: every count and length is checked against its bound before anything is
+allocated; the entropy decoder gets exact symbol counts and must use its payload up exactly.
+"""
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import RecordError
+from ..model import Gaussians
+from . import ans, entropy
+from .grid import MAX_LEVELS, MAX_ROTATION_BITS, Grid, Quantized, Steps, dequantize, quantize, rotation_bits
+
+VERSION = 2
+#: Rate-control modes (one byte in the header).
+RATE_MODES = {0: "paper", 1: "budget"}
+RATE_IDS = {v: k for k, v in RATE_MODES.items()}
+
+STREAMS = ("position symbols", "position raw bits", "log-scale x", "anisotropy", "rotation",
+           "rotation raw bits", "color G", "color R-G", "color B-G")
+_ANS_STREAMS = (0, 2, 3, 4, 6, 7, 8)
+
+# magic, version, flags, H, W, n, blend, rate, mean_frac_bits, n_streams, x0, y0, scale_lo, scale_step,
+# scale_levels, rotation_tolerance, color_lo[3], color_step, color_levels[3], nominal_cr
+_HEADER = struct.Struct("<4sHHIIIBBBBiiffIf3ff3If")  # 80 bytes
+_STREAM = struct.Struct("<II")  # count, payload length
+_CRC = struct.Struct("<I")
+HEADER_SIZE = _HEADER.size + len(STREAMS) * _STREAM.size  # 152
+MIN_RECORD_SIZE = HEADER_SIZE + _CRC.size
+#: Bounds of the header's floats (exp / products stay finite in float32).
+MAX_ABS_LOG_SCALE = 40.0
+MAX_ABS_COLOR = 1e6
+#: Rotation bits above this are split: the top ROTATION_MODEL_BITS are entropy coded, the rest stored raw.
+ROTATION_MODEL_BITS = 8
+#: Gap symbols of the position stream (as version 1).
+GAP_ALPHABET = entropy.MAX_GAP_SYMBOL + 1
+
+
+@dataclass(frozen=True)
+class Header:
+    height: int
+    width: int
+    n: int
+    blend: int
+    rate: str
+    steps: Steps
+    x0: int
+    y0: int
+    grid: Grid
+    nominal_cr: float
+
+
+@dataclass(frozen=True)
+class Parsed:
+    header: Header
+    streams: tuple[tuple[int, int, int], ...]  # (count, offset, length)
+
+
+def _sorted_order(q: Quantized, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, Morton codes in that order): Z-order of the positions, ties by the other integers."""
+    codes = entropy.morton_encode((q.qmeans[:, 0] - x0).astype(np.uint64), (q.qmeans[:, 1] - y0).astype(np.uint64))
+    keys = [q.qcolors[:, 2], q.qcolors[:, 1], q.qcolors[:, 0], q.qrot, q.rbits, q.qscales[:, 1], q.qscales[:, 0], codes]
+    order = np.lexsort(keys)
+    return order, codes[order]
+
+
+def _rotation_split(qrot: np.ndarray, rbits: np.ndarray) -> tuple[list[tuple[np.ndarray, int]], np.ndarray, np.ndarray]:
+    """Rotation sub-streams per context rb = 1..MAX (top bits, alphabet) and the raw low bits (values, counts)."""
+    low = np.maximum(rbits - ROTATION_MODEL_BITS, 0)
+    top = qrot >> low
+    subs = [(top[rbits == b], 1 << min(b, ROTATION_MODEL_BITS)) for b in range(1, MAX_ROTATION_BITS + 1)]
+    raw = qrot & ((np.int64(1) << low) - 1)
+    return subs, raw.astype(np.uint64), low
+
+
+def _color_symbols(qc: np.ndarray, levels: tuple[int, int, int]) -> list[tuple[np.ndarray, int]]:
+    kr, kg, kb = levels
+    return [(qc[:, 1], kg), (qc[:, 0] - qc[:, 1] + kg - 1, kr + kg - 1), (qc[:, 2] - qc[:, 1] + kg - 1, kb + kg - 1)]
+
+
+def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate: str, nominal_cr: float) -> bytes:
+    """Quantise and encode (the caller has validated size, n, blend and finiteness)."""
+    q, grid = quantize(g, height, width, steps)
+    return encode_quantized(q, grid, height, width, blend, steps, rate, nominal_cr)
+
+
+def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: int, steps: Steps, rate: str,
+                     nominal_cr: float) -> bytes:
+    """Encode integers (from :func:`grid.quantize`, possibly with refined colours) into a record."""
+    n = q.qmeans.shape[0]
+    if max(grid.scale_levels, *grid.color_levels) > MAX_LEVELS:
+        raise RecordError(f"cannot encode: a grid needs more than {MAX_LEVELS} levels "
+                          f"(scales {grid.scale_levels}, colours {grid.color_levels}); use a coarser step")
+    if abs(grid.scale_lo) > MAX_ABS_LOG_SCALE or abs(grid.scale_lo + grid.scale_levels * steps.scale_step) > MAX_ABS_LOG_SCALE:
+        raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
+    if any(abs(v) > MAX_ABS_COLOR for v in grid.color_lo) or max(grid.color_levels) * steps.color_step > MAX_ABS_COLOR:
+        raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
+    if n:
+        x0, y0 = int(q.qmeans[:, 0].min()), int(q.qmeans[:, 1].min())
+        order, codes = _sorted_order(q, x0, y0)
+        q = Quantized(q.qmeans[order], q.qscales[order], q.qrot[order], q.rbits[order], q.qcolors[order])
+        symbols, raw, nraw = entropy.gaps_to_symbols(np.diff(codes, prepend=np.uint64(0)))
+        rot_subs, rot_raw, rot_nraw = _rotation_split(q.qrot, q.rbits)
+        colors = _color_symbols(q.qcolors, grid.color_levels)
+        s = grid.scale_levels
+        parts = [
+            (n, ans.encode(symbols, GAP_ALPHABET, STREAMS[0])),
+            (len(packed := entropy.pack_bits(raw, nraw)), packed),
+            (n, ans.encode(q.qscales[:, 0], s, STREAMS[2])),
+            (n, ans.encode(q.qscales[:, 0] - q.qscales[:, 1], s, STREAMS[3])),
+            (int((q.rbits > 0).sum()), ans.encode_many(rot_subs, STREAMS[4])),
+            (len(packed_r := entropy.pack_bits(rot_raw, rot_nraw)), packed_r),
+            *[(n, ans.encode(sym, k, STREAMS[6 + i])) for i, (sym, k) in enumerate(colors)],
+        ]
+    else:
+        x0 = y0 = 0
+        parts = [(0, b"")] * len(STREAMS)
+    header = _HEADER.pack(
+        b"SSGR", VERSION, 0, height, width, n, blend, RATE_IDS[rate], steps.mean_frac_bits, len(STREAMS), x0, y0,
+        grid.scale_lo, steps.scale_step, grid.scale_levels, steps.rotation_tolerance, *grid.color_lo,
+        steps.color_step, *grid.color_levels, nominal_cr,
+    )
+    body = header + b"".join(_STREAM.pack(c, len(p)) for c, p in parts) + b"".join(p for _, p in parts)
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def _finite_in(v: float, lo: float, hi: float) -> bool:
+    return math.isfinite(v) and lo <= v <= hi
+
+
+def parse(data: bytes, check_size, max_n) -> Parsed:
+    """Header, stream table and checksum of a version-2 record (magic and version already checked).
+
+    ``check_size(h, w)`` raises for an image size out of range; ``max_n(h, w)`` bounds the Gaussian count.
+    """
+    if len(data) < MIN_RECORD_SIZE:
+        raise RecordError(f"record truncated: {len(data)} bytes, the version-2 header alone needs {MIN_RECORD_SIZE}")
+    fields = _HEADER.unpack_from(data, 0)
+    (_, _, flags, height, width, n, blend, rate, mfb, nstreams, x0, y0, scale_lo, scale_step, scale_levels,
+     rot_tol) = fields[:16]
+    color_lo, color_step, color_levels, nominal_cr = fields[16:19], fields[19], fields[20:23], fields[23]
+    table = []
+    if nstreams == len(STREAMS):
+        table = [_STREAM.unpack_from(data, _HEADER.size + i * _STREAM.size) for i in range(len(STREAMS))]
+        expected = HEADER_SIZE + sum(t[1] for t in table) + _CRC.size
+        if len(data) < expected:
+            raise RecordError(f"record truncated: {len(data)} bytes, the header declares {expected}")
+        if len(data) > expected:
+            raise RecordError(f"record has {len(data) - expected} trailing bytes after its declared end "
+                              f"({expected} bytes)")
+    (stored_crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    crc = zlib.crc32(memoryview(data)[: len(data) - _CRC.size])
+    if crc != stored_crc:
+        raise RecordError(f"record checksum mismatch (CRC32 {crc:08x}, stored {stored_crc:08x}): damaged record")
+    # The checksum matched: the rest guards against well-formed but hostile or buggy records.
+    if flags != 0:
+        raise RecordError(f"record uses unknown flags {flags:#06x} (version 2 has none)")
+    if nstreams != len(STREAMS):
+        raise RecordError(f"record declares {nstreams} streams, version 2 has {len(STREAMS)}")
+    check_size(height, width)
+    if n > max_n(height, width):
+        raise RecordError(f"record declares {n} Gaussians, more than the limit {max_n(height, width)} "
+                          f"for a {width}x{height} image")
+    if rate not in RATE_MODES:
+        raise RecordError(f"record uses unknown rate mode {rate}")
+    if not 0 <= mfb <= 8:
+        raise RecordError(f"record has mean_frac_bits {mfb} outside 0..8")
+    if not (_finite_in(scale_lo, -MAX_ABS_LOG_SCALE, MAX_ABS_LOG_SCALE) and _finite_in(scale_step, 1e-6, 10.0)
+            and 1 <= scale_levels <= MAX_LEVELS
+            and abs(scale_lo + scale_levels * scale_step) <= MAX_ABS_LOG_SCALE):
+        raise RecordError(f"record has an invalid log-scale grid (lo {scale_lo}, step {scale_step}, "
+                          f"{scale_levels} levels)")
+    if not _finite_in(rot_tol, 1e-6, 1e6):
+        raise RecordError(f"record has an invalid rotation tolerance {rot_tol}")
+    if not (all(_finite_in(v, -MAX_ABS_COLOR, MAX_ABS_COLOR) for v in color_lo) and _finite_in(color_step, 1e-9, 1.0)
+            and all(1 <= k <= MAX_LEVELS for k in color_levels)
+            and max(color_levels) * color_step <= MAX_ABS_COLOR):
+        raise RecordError(f"record has an invalid colour grid (lo {tuple(color_lo)}, step {color_step}, "
+                          f"levels {tuple(color_levels)})")
+    if not _finite_in(nominal_cr, 0.0, 1e9) or nominal_cr <= 0:
+        raise RecordError(f"record has an invalid nominal CR {nominal_cr}")
+    unit = 1 << mfb
+    for name, v, side in (("x", x0, width), ("y", y0, height)):
+        if not -side * unit <= v <= 2 * side * unit:
+            raise RecordError(f"record's {name} origin {v} lies outside the representable area")
+    for i, (count, length) in enumerate(table):
+        if i in (0, 2, 3, 6, 7, 8) and count != n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} symbols, {n} Gaussians need {n}")
+        if i == 4 and count > n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} symbols, more than {n} Gaussians")
+        if i in (1, 5) and count != length:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes but holds {length}")
+        if i == 1 and count > 8 * n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than 8 per Gaussian")
+        if i == 5 and count > n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than 1 per Gaussian")
+        if i in _ANS_STREAMS and length % 4:
+            raise RecordError(f"stream '{STREAMS[i]}' payload of {length} bytes is not whole 32-bit words")
+    streams, offset = [], HEADER_SIZE
+    for count, length in table:
+        streams.append((count, offset, length))
+        offset += length
+    steps = Steps(mfb, scale_step, rot_tol, color_step)
+    grid = Grid(scale_lo, scale_levels, tuple(color_lo), tuple(color_levels))
+    header = Header(height, width, n, blend, RATE_MODES[rate], steps, x0, y0, grid, nominal_cr)
+    return Parsed(header, tuple(streams))
+
+
+def decode(parsed: Parsed, data: bytes) -> Gaussians:
+    """Gaussians (CPU, canonical form, stored order) of a parsed version-2 record."""
+    h = parsed.header
+    n, steps, grid = h.n, h.steps, h.grid
+    payload = lambda i: data[parsed.streams[i][1]:parsed.streams[i][1] + parsed.streams[i][2]]  # noqa: E731
+    if n == 0:
+        if any(length for _, _, length in parsed.streams):
+            raise RecordError("record with 0 Gaussians carries stream data")
+        return Gaussians.empty()
+    symbols = ans.decode(payload(0), n, GAP_ALPHABET, STREAMS[0])
+    nraw = entropy.symbols_nraw(symbols)
+    gaps = entropy.symbols_to_gaps(symbols, entropy.unpack_bits(payload(1), nraw))
+    if int(gaps.max()) >= 1 << 62:
+        raise RecordError("position stream holds a gap beyond the representable area")
+    codes = np.cumsum(gaps, dtype=np.uint64)  # no wrap: N < 2**25 gaps, each < 2**62
+    if n > 1 and not bool((codes[1:] >= codes[:-1]).all()):
+        raise RecordError("position stream overflows")
+    ux, uy = entropy.morton_decode(codes)
+    unit = 1 << steps.mean_frac_bits
+    qx, qy = ux.astype(np.int64) + h.x0, uy.astype(np.int64) + h.y0
+    if int(qx.max()) > 2 * h.width * unit or int(qy.max()) > 2 * h.height * unit:
+        raise RecordError("record holds a position outside the representable area [-W, 2W] x [-H, 2H]")
+    s = grid.scale_levels
+    qsx = ans.decode(payload(2), n, s, STREAMS[2])
+    aniso = ans.decode(payload(3), n, s, STREAMS[3])
+    if bool((aniso > qsx).any()):
+        raise RecordError(f"stream '{STREAMS[3]}' holds an anisotropy larger than its log-scale")
+    qscales = np.stack([qsx, qsx - aniso], axis=1)
+    rbits = rotation_bits(qscales, grid.scale_lo, steps.scale_step, steps.rotation_tolerance)
+    if parsed.streams[4][0] != int((rbits > 0).sum()):
+        raise RecordError(f"stream '{STREAMS[4]}' declares {parsed.streams[4][0]} symbols, the scales need "
+                          f"{int((rbits > 0).sum())}")
+    shapes = [(int((rbits == b).sum()), 1 << min(b, ROTATION_MODEL_BITS)) for b in range(1, MAX_ROTATION_BITS + 1)]
+    tops = ans.decode_many(payload(4), shapes, STREAMS[4])
+    low = np.maximum(rbits - ROTATION_MODEL_BITS, 0)
+    raw = entropy.unpack_bits(payload(5), low).astype(np.int64)
+    qrot = np.zeros(n, dtype=np.int64)
+    for b, top in zip(range(1, MAX_ROTATION_BITS + 1), tops):
+        qrot[rbits == b] = top
+    qrot = (qrot << low) | raw
+    kr, kg, kb = grid.color_levels
+    qg = ans.decode(payload(6), n, kg, STREAMS[6])
+    qr = ans.decode(payload(7), n, kr + kg - 1, STREAMS[7]) + qg - (kg - 1)
+    qb = ans.decode(payload(8), n, kb + kg - 1, STREAMS[8]) + qg - (kg - 1)
+    if bool((qr < 0).any() | (qr >= kr).any() | (qb < 0).any() | (qb >= kb).any()):
+        raise RecordError("colour streams hold a value outside the record's colour grid")
+    q = Quantized(np.stack([qx, qy], axis=1), qscales, qrot, rbits, np.stack([qr, qg, qb], axis=1))
+    return dequantize(q, steps, grid)
