@@ -14,6 +14,8 @@ def sweep_parser(dataset: str, crs: tuple[float, ...], default_steps: int | None
     p.add_argument("src", help=f"{dataset} images: a folder, glob, s3:// prefix or a listing file")
     p.add_argument("dst", help="archive prefix: one archive per CR is written to DST/<dataset>-cr<CR>/")
     p.add_argument("--cr", type=float, nargs="+", default=list(crs), help="CRs to run (default: %(default)s)")
+    p.add_argument("--rate", choices=("budget", "paper"), default="budget",
+                   help="budget: fill each record's byte budget (default); paper: the paper's N = 3HW/(7 CR)")
     p.add_argument("--steps", type=int, default=default_steps, help="fit steps per image (default: %(default)s)")
     p.add_argument("--address", default=None, help="Ray cluster to join (e.g. auto); default: a local cluster")
     p.add_argument("--workers", type=int, default=None, help="actors (default: one per GPU, else per the CPUs)")
@@ -30,7 +32,7 @@ def run_sweep(dataset: str, args) -> int:
     opts = json.loads(args.storage_options) if args.storage_options else None
     worst = 0
     for cr in args.cr:
-        config = EncodeConfig(cr=float(cr))
+        config = EncodeConfig(cr=float(cr), rate=args.rate)
         if args.steps is not None:
             import dataclasses
 

@@ -86,11 +86,15 @@ def encode_image(
     with stages("read"):
         pixels, conversions = _as_pixels(image, config.max_pixels)
     height, width = pixels.shape[:2]
+    budget = int(3 * height * width // config.cr)
     n = n_gaussians_for_cr(height, width, config.cr)
-
     with stages("init"):
         gaussians = initialize(pixels, n, config.init, seed=config.seed)
-    meta = RecordMeta(height=height, width=width, n=n, rate="paper", nominal_cr=float(config.cr))
+        if config.rate == "budget":
+            n = _n_for_budget(gaussians, height, width, config, budget)
+            if n != len(gaussians):
+                gaussians = initialize(pixels, n, config.init, seed=config.seed)
+    meta = RecordMeta(height=height, width=width, n=n, rate=config.rate, nominal_cr=float(config.cr))
     quantizer = None
     if config.fit.qat_steps > 0:
         quantizer = lambda g: fake_quantize(g, meta, config.codec)  # noqa: E731
@@ -100,8 +104,10 @@ def encode_image(
         del gaussians
 
     with stages("encode"):
-        record, codec = _encode_within_budget(fitted.to("cpu"), meta, config.codec,
-                                              budget=int(3 * height * width // config.cr))
+        if config.rate == "budget":
+            record, codec = _encode_within_budget(fitted.to("cpu"), meta, config.codec, budget)
+        else:
+            record, codec = encode_record(fitted.to("cpu"), meta, config.codec), config.codec
     with stages("decode"):
         decoded = decode_image(record, backend=backend, limits=UNLIMITED)  # our own record: trusted
     with stages("metrics"):
@@ -119,6 +125,7 @@ def encode_image(
         "bytes": len(record),
         "bytes_per_gaussian": len(record) / n,
         "nominal_cr": config.cr,
+        "rate": config.rate,
         "real_cr": 3 * height * width / len(record),
         "psnr": scores["psnr"],
         "ssim": scores["ssim"],
@@ -139,6 +146,24 @@ def encode_image(
         "conversions": list(conversions),
     }
     return record, stats
+
+
+#: Bytes per Gaussian at the default steps grow by this factor from the initialisation to the fitted
+#: Gaussians (measured: see the README, "Rate control").
+FIT_BYTES_GROWTH = 1.0
+#: Budget mode keeps N within these multiples of the paper's N.
+_N_RANGE = (0.5, 2.0)
+
+
+def _n_for_budget(init: Gaussians, height: int, width: int, config: EncodeConfig, budget: int) -> int:
+    """N that the byte budget buys at the codec's default steps: bytes per Gaussian measured by encoding this
+    image's initialisation ``init`` (the paper's N of them), times :data:`FIT_BYTES_GROWTH`."""
+    n0 = len(init)
+    meta = RecordMeta(height=height, width=width, n=n0, rate="budget", nominal_cr=float(config.cr))
+    per_gaussian = len(encode_record(init, meta, config.codec)) / n0 * FIT_BYTES_GROWTH
+    lo, hi = (max(1, int(n0 * f)) for f in _N_RANGE)
+    return int(min(hi, max(lo, budget / RATE_SLACK // per_gaussian),
+                   height * width, DecodeLimits().max_gaussians))  # records stay within the default decode limits
 
 
 #: Rate control: the quantisation steps are scaled by 2**e, e searched in this range (finer .. coarser).

@@ -15,18 +15,27 @@ from .init import InitConfig
 from .io.images import DEFAULT_MAX_PIXELS
 from .settings import Settings
 
+#: How a record follows its byte budget (see :class:`EncodeConfig`).
+RATE_MODES = ("budget", "paper")
+
 
 @dataclass(frozen=True)
 class EncodeConfig(Settings):
     """Everything that decides the bytes of a record (with the image and the seed).
 
     Attributes:
-        cr: nominal compression ratio; sets N = floor(3 H W / (7 cr)).
+        cr: nominal compression ratio: the record's byte budget is floor(3 H W / cr).
+        rate: how N and the quantisation steps follow the budget. ``"budget"`` (default): N is what the budget
+            buys at the codec's default steps (bytes per Gaussian measured on this image's initialisation), then
+            the steps are scaled until the record fills [budget / 1.03, budget] bytes. ``"paper"``: the
+            paper's N = floor(3 H W / (7 cr)) and the codec's steps as they are (the record's size is whatever
+            they give), for reproducing its tables.
         seed: seeds the initialisation (same image + config + seed => same Gaussians).
         max_pixels: images with more pixels are refused (decompression-bomb guard).
     """
 
     cr: float = 100.0
+    rate: str = "budget"
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     init: InitConfig = field(default_factory=InitConfig)
@@ -36,6 +45,8 @@ class EncodeConfig(Settings):
     def __post_init__(self) -> None:
         if not self.cr > 0:
             raise ConfigError(f"cr must be > 0, got {self.cr}")
+        if self.rate not in RATE_MODES:
+            raise ConfigError(f"rate must be one of {', '.join(RATE_MODES)}, got {self.rate!r}")
         if self.max_pixels <= 0:
             raise ConfigError(f"max_pixels must be > 0, got {self.max_pixels}")
 

@@ -30,10 +30,9 @@ def encoded(photo):
 def test_stats_describe_the_record(photo, encoded):
     record, stats = encoded
     assert stats["bytes"] == len(record)
-    assert stats["n_gaussians"] == smartsplat_dist.n_gaussians_for_cr(128, 192, 10)
+    assert stats["rate"] == "budget"
     assert stats["real_cr"] == pytest.approx(3 * 128 * 192 / len(record))
-    assert stats["real_cr"] >= stats["nominal_cr"]
-    assert len(record) <= 7 * stats["n_gaussians"]
+    assert 10 <= stats["real_cr"] <= 10 * api.RATE_SLACK
     decoded = smartsplat_dist.decode_image(record)
     assert stats["psnr"] == pytest.approx(smartsplat_dist.psnr(decoded, photo))
     assert stats["psnr"] <= stats["psnr_unquantized"] + 0.2
@@ -102,3 +101,44 @@ def test_small_images_are_brought_within_the_byte_budget():
     assert stats["codec"] != smartsplat_dist.CodecConfig().to_dict()  # it did have to coarsen
     g, meta = smartsplat_dist.decode_record(record)
     assert len(g) == stats["n_gaussians"] and meta.codec.to_dict() == stats["codec"]
+
+
+def test_budget_mode_buys_the_gaussians_the_budget_allows_and_fills_it():
+    """Budget mode: N is the budget over the bytes per Gaussian its initialisation costs at the default steps;
+    the record's real CR lands in [CR, 1.03 CR] (promised from 256 x 256 up) and says how it was made."""
+    from smartsplat_dist.codec import CodecConfig, RecordMeta, encode_record, read_meta
+    from smartsplat_dist.init import InitConfig, initialize
+
+    photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))  # 384 x 256
+    h, w = photo.shape[:2]
+    for cr in (20.0, 40.0):
+        n_paper = smartsplat_dist.n_gaussians_for_cr(h, w, cr)
+        init = initialize(photo, n_paper, InitConfig(), seed=0)
+        per_g = len(encode_record(init, RecordMeta(h, w, n_paper, rate="budget", nominal_cr=cr), CodecConfig())) / n_paper
+        record, stats = smartsplat_dist.encode_image(photo, cr=cr, steps=5, backend="cpu")
+        expected = int(3 * h * w // cr / api.RATE_SLACK // (per_g * api.FIT_BYTES_GROWTH))
+        assert stats["n_gaussians"] == expected != n_paper
+        assert cr <= stats["real_cr"] <= cr * api.RATE_SLACK
+        meta = read_meta(record)
+        assert (meta.rate, meta.n, meta.nominal_cr) == ("budget", expected, cr)
+
+
+def test_paper_mode_keeps_the_papers_n_and_the_default_steps(photo):
+    from smartsplat_dist.codec import CodecConfig, read_meta
+    from smartsplat_dist.config import EncodeConfig
+
+    h, w = photo.shape[:2]
+    record, stats = smartsplat_dist.encode_image(photo, cr=20, steps=5, backend="cpu",
+                                                 config=EncodeConfig(rate="paper"))
+    meta = read_meta(record)
+    assert stats["n_gaussians"] == meta.n == smartsplat_dist.n_gaussians_for_cr(h, w, 20) == 3 * h * w // (7 * 20)
+    assert (stats["rate"], meta.rate) == ("paper", "paper")
+    assert stats["codec"] == CodecConfig().to_dict()
+    assert stats["real_cr"] == pytest.approx(3 * h * w / len(record))
+
+
+def test_unknown_rate_mode_is_a_config_error():
+    from smartsplat_dist.config import EncodeConfig
+
+    with pytest.raises(ConfigError, match="rate must be one of budget, paper"):
+        EncodeConfig(rate="paperish")

@@ -28,11 +28,10 @@ def measure(record: bytes) -> dict[str, Any]:
     import torch
 
     from ..codec.limits import UNLIMITED
-    from ..codec.record import _parse, decode_record
+    from ..codec.record import decode_record, read_demand
     from ..raster.footprint import bbox_half_extent
 
-    parsed = _parse(record, UNLIMITED)
-    meta = parsed.meta
+    meta, decoded = read_demand(record, UNLIMITED)
     t0 = time.perf_counter()
     g, _ = decode_record(record, UNLIMITED)
     seconds = time.perf_counter() - t0
@@ -41,7 +40,6 @@ def measure(record: bytes) -> dict[str, Any]:
     m = g.means.double()
     wx = (torch.clamp(m[:, 0] + ext[:, 0], max=float(w)) - torch.clamp(m[:, 0] - ext[:, 0], min=0.0)).clamp(min=0)
     wy = (torch.clamp(m[:, 1] + ext[:, 1], max=float(h)) - torch.clamp(m[:, 1] - ext[:, 1], min=0.0)).clamp(min=0)
-    decoded = sum(s[1] for s in parsed.streams)
     return {"height": h, "width": w, "record_bytes": len(record), "parse_seconds": seconds,
             "max_pixels": h * w, "max_gaussians": meta.n, "max_gaussians_per_pixel": meta.n / (h * w),
             "max_stream_expansion": decoded / len(record), "decoded_stream_bytes": decoded,

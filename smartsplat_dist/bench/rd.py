@@ -51,6 +51,8 @@ def add_arguments(p) -> None:
     p.add_argument("--codecs", nargs="+", choices=classic.CODECS, default=list(classic.CODECS))
     p.add_argument("--backend", default="auto", help="render backend for our codec (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate", choices=("budget", "paper"), default="budget",
+                   help="how our records follow the budget (see `smartsplat encode --help`; default: %(default)s)")
 
 
 def list_images(folder: Path, limit: int | None = None) -> list[Path]:
@@ -89,7 +91,8 @@ def _clean(x: Any) -> Any:
 
 
 def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: int,
-                 metrics: dict[str, Callable], encode_fn=None, decode_fn=None, label: str = "") -> dict[str, Any]:
+                 metrics: dict[str, Callable], encode_fn=None, decode_fn=None, label: str = "",
+                 rate: str = "budget") -> dict[str, Any]:
     """Encode + decode one image with our codec; a row with bytes, bpp, metrics and times.
 
     ``encode_seconds`` is the whole :func:`encode_image` call (read, init, fit, quantise + encode; it also
@@ -98,8 +101,10 @@ def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: 
     kwargs: dict[str, Any] = {}
     if encode_fn is None or decode_fn is None:
         from ..api import decode_image, encode_image
+        from ..config import EncodeConfig
 
         encode_fn, decode_fn = encode_fn or encode_image, decode_fn or decode_image
+        kwargs["config"] = EncodeConfig(rate=rate)
         if label:
             start = time.perf_counter()
             kwargs["progress"] = lambda step, info: print(
@@ -113,7 +118,7 @@ def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: 
     t2 = time.perf_counter()
     row = {"codec": OURS, "status": "ok", "target_bytes": len(record), "bytes": len(record),
            "bpp": 8.0 * len(record) / (h * w), "real_cr": 3.0 * h * w / len(record),
-           "n_gaussians": stats.get("n_gaussians"), "steps": stats.get("steps", steps),
+           "n_gaussians": stats.get("n_gaussians"), "steps": stats.get("steps", steps), "rate": stats.get("rate"),
            "encode_seconds": t1 - t0, "decode_seconds": t2 - t1,
            # the fit before quantisation, side by side with the record, and the codec settings the record used
            "psnr_unquantized": stats.get("psnr_unquantized"), "codec_settings": stats.get("codec")}
@@ -215,6 +220,7 @@ def run_rd(
     encode_fn=None,
     decode_fn=None,
     log=print,
+    rate: str = "budget",
 ) -> tuple[list[dict[str, Any]], dict[str, dict], dict[str, str | None]]:
     """Measure every (dataset, image, CR): ours, then each classic codec at matched size.
 
@@ -231,7 +237,7 @@ def run_rd(
             for cr in crs:
                 t0 = time.perf_counter()
                 ours = measure_ours(pixels, cr, steps, backend, seed, metrics, encode_fn, decode_fn,
-                                    label=f"{dataset}/{path.name} CR {cr:g}")
+                                    label=f"{dataset}/{path.name} CR {cr:g}", rate=rate)
                 base = {"dataset": dataset, "image": path.name, "cr": cr,
                         "height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
                 rows.append({**base, "label": OURS, **ours["row"]})
@@ -263,9 +269,10 @@ def run(args) -> dict[str, Any]:
           f"{kind}: " + ", ".join(f"{d} ({len(f)} images)" for d, f in datasets.items()))
     if note:
         print(f"rd: note: {note}")
-    print(f"rd: nominal CR {', '.join(f'{c:g}' for c in crs)}; {steps} fit steps; backend {args.backend}")
+    print(f"rd: nominal CR {', '.join(f'{c:g}' for c in crs)}; {steps} fit steps; rate {args.rate}; "
+          f"backend {args.backend}")
 
-    rows, curves, available = run_rd(datasets, crs, steps, args.codecs, args.backend, args.seed)
+    rows, curves, available = run_rd(datasets, crs, steps, args.codecs, args.backend, args.seed, rate=args.rate)
     columns = ["dataset", "image", "cr", "label", "status", "bytes", "bpp", "psnr", "psnr_unquantized", "ssim",
                "ms_ssim", "encode_seconds", "decode_seconds"]
     print(format_table([{c: r.get(c, "") if r.get(c) is not None else "-" for c in columns} for r in rows], columns))
@@ -294,7 +301,8 @@ def run(args) -> dict[str, Any]:
 
     out = Path(args.out)
     results_dir = out.parent / f"{out.stem}-results"
-    description = (f"{kind}; nominal CR {list(crs)}; {steps} fit steps; {info['label']} {info['host']}")
+    description = (f"{kind}; nominal CR {list(crs)}; {steps} fit steps; rate {args.rate}; "
+                   f"{info['label']} {info['host']}")
     docs = compressai_docs(curves, description)
     written = []
     for dataset, per_codec in docs.items():
@@ -319,6 +327,7 @@ def run(args) -> dict[str, Any]:
         "datasets": {d: [p.name for p in f] for d, f in datasets.items()},
         "crs": list(crs),
         "steps": steps,
+        "rate": args.rate,
         "backend": args.backend,
         "codec_settings": {c: classic.SPECS[c].settings for c in args.codecs},
         "codec_availability": {c: available.get(c) for c in args.codecs},

@@ -14,8 +14,9 @@ def add_cluster_arguments(p) -> None:
                    help="most actors at once (default: one per GPU the cluster has or gets; on a local cluster "
                         "without GPUs, CPUs // 4)")
     p.add_argument("--gpus-per-worker", type=float, default=1.0,
-                   help="GPUs each actor reserves (default: %(default)s); on a joined cluster (--address) the run "
-                        "waits for GPU nodes and asks the autoscaler for them; 0: CPU actors")
+                   help="GPUs each actor reserves (default: %(default)s); on a joined cluster (--address) compress "
+                        "waits for GPU nodes and asks the autoscaler for them (decode uses the GPUs there are, "
+                        "else CPUs); 0: CPU actors")
     p.add_argument("--cpus-per-worker", type=float, default=None,
                    help="CPUs each actor reserves (default: a fair share of the cluster's CPUs)")
     p.add_argument("--address", default=None,
@@ -37,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("src", help="images: a folder (recursive), a glob, an s3:// prefix, or a text file of URIs")
     p.add_argument("dst", help="archive folder, local or s3://")
     p.add_argument("--cr", type=float, default=100.0, help="nominal compression ratio (default: %(default)s)")
+    p.add_argument("--rate", choices=("budget", "paper"), default="budget",
+                   help="how the record follows its byte budget 3HW/CR: budget (default) buys as many Gaussians as the budget allows and fills it to [CR, 1.03 CR]; paper keeps the paper's N = 3HW/(7 CR) and the default steps")
     p.add_argument("--steps", type=int, default=None, help="fit steps per image (default: the fit config's)")
     p.add_argument("--init", choices=("smart", "random"), default="smart", help="initialisation (default: smart)")
     p.add_argument("--seed", type=int, default=0)
@@ -58,7 +61,7 @@ def register(sub) -> None:
 def encode_config(args):
     from ..config import EncodeConfig
 
-    config = EncodeConfig(cr=float(args.cr), seed=int(args.seed))
+    config = EncodeConfig(cr=float(args.cr), rate=args.rate, seed=int(args.seed))
     if args.max_pixels is not None:
         config = config.replace(max_pixels=int(args.max_pixels))
     if args.steps is not None:

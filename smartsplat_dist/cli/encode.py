@@ -12,6 +12,8 @@ def register(sub) -> None:
     p.add_argument("image", help="input image (PNG, JPEG, TIFF, WebP, ...)")
     p.add_argument("-o", "--output", required=True, help="output record, e.g. OUT.ssplat")
     p.add_argument("--cr", type=float, default=100.0, help="nominal compression ratio (default: %(default)s)")
+    p.add_argument("--rate", choices=("budget", "paper"), default="budget",
+                   help="how the record follows its byte budget 3HW/CR: budget (default) buys as many Gaussians as the budget allows and fills it to [CR, 1.03 CR]; paper keeps the paper's N = 3HW/(7 CR) and the default steps")
     p.add_argument("--steps", type=int, default=None, help="fit steps (default: the fit config's)")
     p.add_argument("--init", choices=("smart", "random"), default="smart", help="initialisation (default: smart)")
     p.add_argument("--seed", type=int, default=0)
@@ -27,7 +29,7 @@ def run(args) -> int:
 
     if not Path(args.image).is_file():
         raise SmartsplatError(f"{args.image}: no such file")
-    config = EncodeConfig()
+    config = EncodeConfig(rate=args.rate)
     if args.max_pixels is not None:
         config = config.replace(max_pixels=args.max_pixels)
     try:

@@ -99,7 +99,7 @@ def decode_many(payload: bytes, shapes: list[tuple[int, int]], what: str = "stre
     if sum(n for n, k in shapes if k > 1) == 0:
         if payload:
             raise RecordError(f"{what}: {len(payload)} payload bytes for 0 symbols")
-        return [np.zeros(0, dtype=np.int64) for _ in shapes]
+        return [np.zeros(n, dtype=np.int64) for n, _ in shapes]  # every symbol certain: all zeros
     if len(payload) % 4:
         raise RecordError(f"{what}: payload of {len(payload)} bytes is not a whole number of words")
     # Empty when every symbol was certain (one-symbol alphabets).

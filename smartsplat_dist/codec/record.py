@@ -271,6 +271,16 @@ def read_meta(data: bytes, limits: DecodeLimits | None = None) -> RecordMeta:
     return parsed.meta
 
 
+def read_demand(data: bytes, limits: DecodeLimits | None = None) -> tuple[RecordMeta, int]:
+    """(header as :func:`read_meta`, decoded stream size the header declares: bytes for version 1, symbols and
+    raw bytes for version 2), the figures :mod:`.limits` bounds; nothing is decoded."""
+    parsed = _parse(data, limits)
+    if isinstance(parsed, record_v2.Parsed):
+        _check_blend_v2(parsed)
+        return _meta_v2(parsed), sum(count for count, _, _ in parsed.streams)
+    return parsed.meta, sum(raw_len for _, raw_len, _, _ in parsed.streams)
+
+
 def decode_record(data: bytes, limits: DecodeLimits | None = None) -> tuple[Gaussians, RecordMeta]:
     """Decode a record.
 

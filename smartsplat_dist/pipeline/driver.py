@@ -710,8 +710,8 @@ def decode_archive(
     try:
         if todo:
             started = connect(address, num_cpus=num_cpus, log=prog.message)
-            local = started or not (address or os.environ.get("RAY_ADDRESS"))
-            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker, local=local)
+            # Decoding never waits for GPUs: it uses those the cluster has now, else its CPUs.
+            plan = plan_actors(len(todo), workers, gpus_per_worker, cpus_per_worker, local=True)
             pool = _Pool(DecodeWorker, (archive, dst, _worker_storage_options(storage_options), fmt, scale,
                                         overwrite, backend, plan.threads), plan, "decode", on_message=prog.message)
             _run_queue(
