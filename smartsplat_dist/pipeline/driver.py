@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
 from ..archive.layout import image_ids_for, plan_shards
-from ..archive.writer import ArchiveWriter, StagingError, marker_generation
+from ..archive.markers import marker_generation
+from ..archive.writer import ArchiveWriter, StagingError
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
 from ..io.storage import Folder
 from . import faults
