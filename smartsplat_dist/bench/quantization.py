@@ -1,9 +1,10 @@
 """Measurements of the version-1 codec (its bit depths and fake_quantize) on real photos: record size and the
 PSNR the quantiser costs. Version 2 with rate control is measured by ``smartsplat bench rd``.
 
-Run (reads ../shared/data or any folder of images; prints a table and returns the rows)::
+Run (reads photos-768/ of the data folder, ``--data`` or ``$SMARTSPLAT_BENCH_DATA``, or that folder's own
+images; without one, the example photos shipped in the package; prints a table and returns the rows)::
 
-    .venv/bin/python -m smartsplat_dist.codec.measure --images ../shared/data/photos-768 --limit 3 \
+    .venv/bin/python -m smartsplat_dist.bench.quantization --data DIR --limit 3 \
         --cr 50 --steps 300 --qat-steps 60
 
 * ``measure_quantization_loss``: per image, smart init -> fit (``steps``) -> PSNR of the unquantised render
@@ -31,13 +32,17 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..bench.common import SHARED_DATA
+from ..codec.config import CodecConfig
+from ..codec.quantize import fake_quantize
+from ..codec.record import RecordMeta, decode_record, encode_record
 from ..model import Gaussians, n_gaussians_for_cr
-from .config import CodecConfig
-from .quantize import fake_quantize
-from .record import RecordMeta, decode_record, encode_record
+from .common import EXAMPLES, add_data_argument, data_root, photo_folders
 
-DEFAULT_IMAGES = SHARED_DATA / "photos-768"
+
+def default_folder(data: str | None = None) -> Path:
+    """photos-768/ of the data folder (or the folder itself), else the shipped example photos."""
+    root = data_root(data)
+    return photo_folders(root, ["photos-768"])[0] if root else EXAMPLES
 
 
 def _images(folder: Path | str, limit: int | None) -> list[Path]:
@@ -61,7 +66,7 @@ def measure_quantization_loss(
     """PSNR of fitted Gaussians before / after the record's quantisation, with and without a QAT fine-tune.
 
     Args:
-        images: image paths (default: the first 3 of ../shared/data/photos-768).
+        images: image paths (default: the first 3 of :func:`default_folder`).
         cr: nominal compression ratio (sets N = floor(3 H W / (7 CR))).
         steps: fit steps before quantising; qat_steps: extra steps with ``fake_quantize`` in the loop (0: skip).
         qat_lr_scale: the fine-tune (and its unquantised control) runs at the default learning rates times this
@@ -74,7 +79,7 @@ def measure_quantization_loss(
     from ..init import initialize
     from ..io.images import load_image
 
-    paths = list(images) if images else _images(DEFAULT_IMAGES, 3)
+    paths = list(images) if images else _images(default_folder(), 3)
     rows = []
     for path in paths:
         img = load_image(path).pixels
@@ -137,7 +142,7 @@ def measure_record_size(
     from ..init import initialize
     from ..io.images import load_image
 
-    paths = list(images) if images else _images(DEFAULT_IMAGES, 3)
+    paths = list(images) if images else _images(default_folder(), 3)
     rows = []
     for path in paths:
         img = load_image(path).pixels
@@ -165,7 +170,7 @@ def measure_record_size(
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", default=str(DEFAULT_IMAGES), help="folder of images")
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=3, help="first N images of the folder")
     p.add_argument("--skip", type=int, default=0, help="skip the first K of those")
     p.add_argument("--cr", type=float, default=50)
@@ -181,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = CodecConfig(a.mean_frac_bits, a.scale_bits, a.rotation_bits, a.color_bits)
-    paths = _images(a.images, a.limit)[a.skip:]
+    paths = _images(default_folder(a.data), a.limit)[a.skip:]
     measure_record_size(paths, cr=a.cr, config=cfg)
     if not a.size_only:
         measure_quantization_loss(paths, cr=a.cr, steps=a.steps, qat_steps=a.qat_steps, config=cfg,
