@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from ..model import n_gaussians_for_cr
-from ..raster import backend_device, get_backend, render, resolve_backend
+from ..raster import backend_device, get_backend, resolve_backend
+from ..raster.pixels import render_uint8
 from .common import DATA_ENV, EXAMPLES, add_data_argument, data_root, format_table, peak_rss_mb, photo_folders
 
 DESCRIPTION = "PSNR/SSIM vs step for smart vs random init (or learning-rate presets); steps to reach PSNR targets"
@@ -203,9 +204,7 @@ def _load(path: Path, downscale: int) -> np.ndarray:
 def _evaluate(g, image: np.ndarray, backend: str) -> tuple[float, float]:
     from ..fitting.metrics import psnr, ssim
 
-    with torch.no_grad():
-        out = render(g, image.shape[0], image.shape[1], backend)
-        u8 = (out.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    u8 = render_uint8(g, image.shape[0], image.shape[1], backend)
     return psnr(u8, image), ssim(u8, image)
 
 

@@ -29,13 +29,13 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
 from ..codec.config import CodecConfig
 from ..codec.quantize import fake_quantize
 from ..codec.record import RecordMeta, decode_record, encode_record
 from ..model import Gaussians, n_gaussians_for_cr
+from ..raster.pixels import render_uint8
 from .common import EXAMPLES, add_data_argument, data_root, photo_folders
 
 
@@ -48,14 +48,6 @@ def default_folder(data: str | None = None) -> Path:
 def _images(folder: Path | str, limit: int | None) -> list[Path]:
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     return paths[:limit] if limit else paths
-
-
-def _render_u8(g: Gaussians, h: int, w: int, backend: str) -> np.ndarray:
-    from ..raster import render
-
-    with torch.no_grad():
-        img = render(g, h, w, backend=backend)
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def measure_quantization_loss(
@@ -93,8 +85,8 @@ def measure_quantization_loss(
         dec, _ = decode_record(record)
         row = {"name": Path(path).name, "H": h, "W": w, "n": n, "bytes": len(record),
                "bytes_per_gaussian": round(len(record) / n, 3), "real_cr": round(3 * h * w / len(record), 2),
-               "psnr_fit": round(psnr(_render_u8(g, h, w, backend), img), 3),
-               "psnr_quantized": round(psnr(_render_u8(dec, h, w, backend), img), 3)}
+               "psnr_fit": round(psnr(render_uint8(g, h, w, backend), img), 3),
+               "psnr_quantized": round(psnr(render_uint8(dec, h, w, backend), img), 3)}
         row["loss_db"] = round(row["psnr_fit"] - row["psnr_quantized"], 3)
         if qat_steps:
             base = FitConfig()
@@ -105,8 +97,8 @@ def measure_quantization_loss(
             g_qat, _ = fit(g, img, qat_cfg, backend=backend, quantizer=q)
             dec_qat, _ = decode_record(encode_record(g_qat, meta, config, version=1))
             g_ctl, _ = fit(g, img, ctl_cfg, backend=backend)
-            row["psnr_qat_quantized"] = round(psnr(_render_u8(dec_qat, h, w, backend), img), 3)
-            row["psnr_control"] = round(psnr(_render_u8(g_ctl, h, w, backend), img), 3)
+            row["psnr_qat_quantized"] = round(psnr(render_uint8(dec_qat, h, w, backend), img), 3)
+            row["psnr_control"] = round(psnr(render_uint8(g_ctl, h, w, backend), img), 3)
             row["loss_qat_db"] = round(row["psnr_control"] - row["psnr_qat_quantized"], 3)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)

@@ -30,6 +30,7 @@ import torch
 from ..errors import ConfigError, ImageError, SmartsplatError
 from ..model import Gaussians
 from ..raster import backend_device, get_backend, resolve_backend
+from ..raster.pixels import to_uint8
 from . import relocate, schedule
 from .colors import solve_colors
 from .config import FitConfig
@@ -207,7 +208,7 @@ def render_uint8_psnr(g: Gaussians, image: np.ndarray, wins_boxes: list[tuple[in
     with torch.no_grad():
         for y0, y1, x0, x1 in wins_boxes:
             img = render_fn(*g.shifted(float(x0), float(y0)).tensors(), y1 - y0, x1 - x0)
-            u8 = (img.clamp(0.0, 1.0) * 255.0).round().to("cpu").numpy().astype(np.float64)
+            u8 = to_uint8(img).astype(np.float64)
             d = u8 - image[y0:y1, x0:x1].astype(np.float64)
             sse += float(np.einsum("ijk,ijk->", d, d))
     return _psnr_from_sse(sse, 255.0 ** 2 * 3 * h * w)
