@@ -1,4 +1,4 @@
-"""The sharded archive (DESIGN §6): staging, shard tars with commit markers, manifest, reading and verifying.
+"""The sharded archive (docs/design.md §6): staging, shard tars with commit markers, manifest, reading and verifying.
 
 Write: ``w = ArchiveWriter(folder, run_config, listing); w.open(); w.stage(id, record, row) ...;
 w.commit_shard(k, ids_of_shard_k); w.write_manifest()``. Ids: ``image_id_for`` / ``image_ids_for``; shard plan:

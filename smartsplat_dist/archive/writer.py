@@ -1,4 +1,4 @@
-"""Writing an archive: run.json, staging, shard commits, the manifest (DESIGN §6).
+"""Writing an archive: run.json, staging, shard commits, the manifest (docs/design.md §6).
 
 Commit protocol: ``stage`` writes ``staging/<id>.rec`` then ``staging/<id>.json`` (its row; the row's presence
 means "staged"). ``commit_shard`` builds the tar from staged records, writes it (overwriting any half-written

@@ -1,4 +1,4 @@
-"""Settings of the record codec (DESIGN §5). Byte layout: ``codec/FORMAT.md``."""
+"""Settings of the record codec (docs/design.md §5). Byte layout: ``codec/FORMAT.md``."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""The fitting loop: Adam on the Gaussian parameters against ``L1`` + ``(1 - SSIM)`` (DESIGN §4).
+"""The fitting loop: Adam on the Gaussian parameters against ``L1`` + ``(1 - SSIM)`` (docs/design.md §4).
 
 Each step:
 

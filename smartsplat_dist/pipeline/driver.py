@@ -1,4 +1,4 @@
-"""The Ray driver: compress a dataset into an archive, or decode an archive back to images (DESIGN §7).
+"""The Ray driver: compress a dataset into an archive, or decode an archive back to images (docs/design.md §7).
 
 Compress:
 1. list SRC (:func:`~.sources.list_sources`), give each image an id and a shard (deterministic from the
