@@ -12,7 +12,6 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize
 from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
@@ -24,7 +23,8 @@ from .fitting.metrics_reference import psnr as reference_psnr, ssim as reference
 from .init import initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
-from .raster import backend_device, render, resolve_backend
+from .raster import backend_device, resolve_backend
+from .raster.pixels import render_uint8
 from .stages import Stages
 
 #: Rows per strip are chosen so one float32 strip stays under this many bytes while decoding.
@@ -214,27 +214,6 @@ def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, bu
     return smallest
 
 
-def _to_uint8_strips(gaussians: Gaussians, height: int, width: int, backend: str) -> np.ndarray:
-    """Render [H, W, 3] uint8 strip by strip: only one float32 strip is alive at a time."""
-    out = np.empty((height, width, 3), dtype=np.uint8)
-    strip = max(16, min(height, STRIP_BYTES // (12 * width) // 16 * 16))
-    g = gaussians.detach().to("cpu")
-    # Vertical reach of each Gaussian's 3.33-sigma box, to hand each strip only the Gaussians touching it.
-    from .raster.footprint import bbox_half_extent
-
-    reach = bbox_half_extent(g.scales, g.rotations)[:, 1] if len(g) else torch.zeros(0)
-    top, bottom = g.means[:, 1] - reach, g.means[:, 1] + reach
-    device = torch.device("cuda") if backend == "cuda" else torch.device("cpu")
-    with torch.no_grad():
-        for y0 in range(0, height, strip):
-            h = min(strip, height - y0)
-            keep = (bottom >= y0) & (top <= y0 + h)
-            part = Gaussians(*(t[keep] for t in g.tensors())).shifted(0.0, float(y0)).to(device)
-            img = render(part, h, width, backend=backend)
-            out[y0 : y0 + h] = (img.clamp_(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu().numpy()
-    return out
-
-
 def decode_image(record: bytes, scale: float = 1.0, backend: str = "auto",
                  limits: DecodeLimits | None = None) -> np.ndarray:
     """Decode a record and render it.
@@ -260,4 +239,4 @@ def decode_image(record: bytes, scale: float = 1.0, backend: str = "auto",
     gaussians, meta = decode_record(record, limits)
     gaussians = gaussians.scaled(scale) if scale != 1.0 else gaussians
     check_render(gaussians, height, width, limits)
-    return _to_uint8_strips(gaussians, height, width, resolve_backend(backend))
+    return render_uint8(gaussians.to("cpu"), height, width, resolve_backend(backend), strip_bytes=STRIP_BYTES)

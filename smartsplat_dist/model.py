@@ -1,4 +1,4 @@
-"""The Gaussian model every backend implements (DESIGN §1).
+"""The Gaussian model every backend implements (docs/design.md §1).
 
 Per Gaussian i: mean ``m_i`` (x, y in pixels), scales ``s_i`` (2, pixels, > 0), rotation ``theta_i``
 (radians), colour ``c_i`` (RGB, linear in [0, 1] of 8-bit sRGB values). No opacity.

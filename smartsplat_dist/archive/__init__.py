@@ -1,4 +1,4 @@
-"""The sharded archive (DESIGN §6): staging, shard tars with commit markers, manifest, reading and verifying.
+"""The sharded archive (docs/design.md §6): staging, shard tars with commit markers, manifest, reading and verifying.
 
 Write: ``w = ArchiveWriter(folder, run_config, listing); w.open(); w.stage(id, record, row) ...;
 w.commit_shard(k, ids_of_shard_k); w.write_manifest()``. Ids: ``image_id_for`` / ``image_ids_for``; shard plan:
@@ -12,7 +12,8 @@ from .layout import (
 from .reader import Archive, Location, MissingImageError, open_archive, read_manifest, read_record
 from .status import archive_status
 from .verify import VerifyReport, verify_archive
-from .writer import ArchiveWriter, StagingError, read_markers, read_run_json, read_staged, stage, stage_failure, unstage
+from .markers import read_markers, read_run_json, read_staged
+from .writer import ArchiveWriter, StagingError, stage, stage_failure, unstage
 
 __all__ = [
     "Archive", "ArchiveWriter", "Location", "MANIFEST", "MANIFEST_FIELDS", "MissingImageError", "RUN_JSON", "StagingError",

@@ -1,4 +1,4 @@
-"""Names inside an archive, image ids, shard planning and manifest rows (DESIGN §6).
+"""Names inside an archive, image ids, shard planning and manifest rows (docs/design.md §6).
 
 ```
 ARCHIVE/run.json                  config, code version, input listing digest

@@ -7,8 +7,8 @@ from typing import Any, Iterator
 from ..errors import ArchiveError
 from ..io.storage import Folder
 from .layout import MANIFEST, loads, order_row
+from .markers import as_folder, manifest_rows, read_markers, read_run_json, read_staged
 from .shard import check_member_header, member_header_span, sha256_hex
-from .writer import as_folder, manifest_rows, read_markers, read_run_json, read_staged
 
 
 class MissingImageError(ArchiveError, KeyError):

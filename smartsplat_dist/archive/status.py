@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .writer import as_folder, read_markers, read_run_json, read_staged
+from .markers import as_folder, read_markers, read_run_json, read_staged
 
 
 def _mean(values: list[float]) -> float | None:

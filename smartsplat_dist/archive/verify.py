@@ -1,7 +1,7 @@
 """Checking an archive end to end (``smartsplat verify``).
 
 Every marker parses and is valid; every committed shard exists with the marker's size and sha256; every record
-has its sha256 and (with the codec) decodes, which checks its own checksum; the tar's members and
+has its sha256 and decodes through the codec (unless ``check_records`` is off), which checks its own checksum; the tar's members and
 ``__index__.json`` agree with the marker; manifest.jsonl agrees with the markers. A tar without a marker is an
 uncommitted shard (a commit was interrupted; resume builds it again): reported, but not damage.
 """
@@ -17,10 +17,10 @@ from .layout import (
     INDEX_MEMBER, MANIFEST, RECORD_EXT, RUN_JSON, SHARDS, current_markers, order_row, parse_shard_name,
     superseded_shard_files,
 )
+from .markers import as_folder, read_run_json, read_staged
 from .reader import read_manifest
 from .records import check_record
 from .shard import parse_marker, read_tar_members, sha256_hex, tar_index_doc
-from .writer import as_folder, read_run_json, read_staged
 
 
 @dataclass
@@ -59,7 +59,7 @@ class VerifyReport:
 
 
 def verify_archive(url, storage_options: dict[str, Any] | None = None, check_records: bool = True) -> VerifyReport:
-    """Check the archive at ``url``; ``check_records``: also decode every record with the codec (if present).
+    """Check the archive at ``url``; ``check_records``: also decode every record with the codec.
     ArchiveError only if ``url`` is not an archive at all (no run.json)."""
     folder = as_folder(url, storage_options)
     rep = VerifyReport(url=folder.url)
@@ -160,13 +160,12 @@ def _verify_shard(folder, k: int, marker: dict[str, Any], rep: VerifyReport, che
         except RecordError as err:
             damaged(f"{tar}: record {image_id!r} does not decode: {err}")
             return
-        if meta is not None:
-            rep.records_decoded = True
-            row = rows.get(image_id, {})
-            hw = (getattr(meta, "height", None), getattr(meta, "width", None))
-            if row.get("height") is not None and hw != (row.get("height"), row.get("width")):
-                damaged(f"{tar}: record {image_id!r} is {hw[0]}x{hw[1]}, its row says "
-                        f"{row.get('height')}x{row.get('width')}")
+        rep.records_decoded = True
+        row = rows.get(image_id, {})
+        hw = (meta.height, meta.width)
+        if row.get("height") is not None and hw != (row.get("height"), row.get("width")):
+            damaged(f"{tar}: record {image_id!r} is {hw[0]}x{hw[1]}, its row says "
+                    f"{row.get('height')}x{row.get('width')}")
 
     whole = hashlib.sha256()
     pos = 0

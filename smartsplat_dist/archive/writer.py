@@ -1,4 +1,4 @@
-"""Writing an archive: run.json, staging, shard commits, the manifest (DESIGN §6).
+"""Writing an archive: run.json, staging, shard commits, the manifest (docs/design.md §6).
 
 Commit protocol: ``stage`` writes ``staging/<id>.rec`` then ``staging/<id>.json`` (its row; the row's presence
 means "staged"). ``commit_shard`` builds the tar from staged records, writes it (overwriting any half-written
@@ -13,7 +13,6 @@ by an interrupted replacement are deleted by the next commit of that shard (:met
 from __future__ import annotations
 
 import datetime as _dt
-import warnings
 from typing import Any, Iterable
 
 from ..errors import ArchiveError, RecordError
@@ -24,6 +23,7 @@ from .layout import (
     current_markers, loads, order_row, shard_marker_name, shard_tar_name, staged_record_name, staged_row_name,
     superseded_shard_files,
 )
+from .markers import as_folder, manifest_rows, read_markers, read_run_json, read_staged
 from .records import check_record
 from .shard import parse_marker, sha256_hex, write_shard_tar
 
@@ -50,10 +50,6 @@ def _code_version() -> str:
         return str(__version__)
     except ImportError:
         return "unknown"
-
-
-def as_folder(folder: Folder | str, storage_options: dict[str, Any] | None = None) -> Folder:
-    return folder if isinstance(folder, Folder) else Folder(folder, storage_options)
 
 
 # -- staging (usable from any process: only needs the folder) -----------------------------------------------------
@@ -99,61 +95,6 @@ def unstage(folder: Folder, image_id: str) -> None:
     folder.delete(staged_record_name(image_id))
 
 
-def read_staged(folder: Folder) -> dict[str, dict[str, Any]]:
-    """id -> staged row, from the ``staging/*.json`` sidecars (unreadable ones are skipped with a warning)."""
-    names = folder.list(STAGING, suffix=".json")
-    out: dict[str, dict[str, Any]] = {}
-    for name, data in sorted(folder.read_many(names).items()):
-        image_id = name[len(STAGING) + 1: -len(".json")]
-        try:
-            check_id(image_id)
-            row = loads(data, name)
-            if not isinstance(row, dict) or row.get("id") != image_id or row.get("status") not in ("ok", "failed"):
-                raise ArchiveError(f"{name}: not a staged row of {image_id!r}")
-        except ArchiveError as err:
-            warnings.warn(f"ignoring staged row: {err}", stacklevel=2)
-            continue
-        out[image_id] = row
-    return out
-
-
-def read_markers(folder: Folder, damaged: list[str] | None = None) -> dict[int, dict[str, Any]]:
-    """shard index -> validated marker of its current (highest) generation. A bad one: ArchiveError, or,
-    given a ``damaged`` list (readers), one line appended to it naming the marker and the shard left out."""
-    current = current_markers(folder.list(SHARDS, suffix=".json"))
-    names = {name: (k, g) for k, (g, name) in current.items()}
-    out = {}
-    for name, data in folder.read_many(names).items():
-        k, g = names[name]
-        try:
-            out[k] = parse_marker(data, k, name, g)
-        except ArchiveError as err:
-            if damaged is None:
-                raise
-            damaged.append(f"{err} (shard {k} left out)")
-    check_unique_ids(out)
-    return dict(sorted(out.items()))
-
-
-def marker_generation(marker: dict[str, Any]) -> int:
-    """The generation of a (validated) marker: 0 for first commits."""
-    return int(marker.get("generation", 0))
-
-
-def check_unique_ids(markers: dict[int, dict[str, Any]]) -> None:
-    seen: dict[str, int] = {}
-    for k in sorted(markers):
-        for row in markers[k]["rows"]:
-            if row["id"] in seen:
-                raise ArchiveError(f"image {row['id']!r} is in shards {seen[row['id']]} and {k}")
-            seen[row["id"]] = k
-
-
-def manifest_rows(markers: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """All manifest rows, shard by shard, in marker order."""
-    return [order_row(row) for k in sorted(markers) for row in markers[k]["rows"]]
-
-
 def manifest_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
     return b"".join(dumps(r) + b"\n" for r in rows)
 
@@ -177,7 +118,7 @@ class ArchiveWriter:
     """Writes one archive. ``run_config``: the run's settings as a JSON-able dict (``EncodeConfig.to_dict()``
     plus shard size etc.); ``listing``: the sorted input URIs. ``open()`` must be called before committing.
 
-    ``check_records``: check each record with the codec's ``read_meta`` at commit (when the codec exists)."""
+    ``check_records``: check each record with the codec's ``read_meta`` at commit."""
 
     def __init__(
         self,
@@ -353,11 +294,10 @@ class ArchiveWriter:
             meta = check_record(data)
         except RecordError as err:
             raise StagingError(f"shard {index}: staged record of {i!r} is malformed: {err}", [i]) from None
-        if meta is not None:
-            hw = (getattr(meta, "height", None), getattr(meta, "width", None))
-            if row.get("height") is not None and hw != (row.get("height"), row.get("width")):
-                raise StagingError(f"shard {index}: record of {i!r} is {hw[0]}x{hw[1]}, its row says "
-                                   f"{row.get('height')}x{row.get('width')}", [i])
+        hw = (meta.height, meta.width)
+        if row.get("height") is not None and hw != (row.get("height"), row.get("width")):
+            raise StagingError(f"shard {index}: record of {i!r} is {hw[0]}x{hw[1]}, its row says "
+                               f"{row.get('height')}x{row.get('width')}", [i])
 
     def _check_same_ids(self, index: int, marker: dict[str, Any], ids: list[str]) -> None:
         have = [r["id"] for r in marker["rows"]]
@@ -380,17 +320,3 @@ class ArchiveWriter:
         rows = manifest_rows(self.committed() if markers is None else markers)
         self.folder.write_bytes(MANIFEST, manifest_bytes(rows))
         return len(rows)
-
-
-def read_run_json(folder: Folder) -> dict[str, Any]:
-    """The archive's run.json document; ArchiveError if missing or malformed."""
-    try:
-        data = folder.read_bytes(RUN_JSON)
-    except FileNotFoundError:
-        raise ArchiveError(f"{folder.url} is not an archive (no {RUN_JSON})") from None
-    doc = loads(data, f"{folder.url}/{RUN_JSON}")
-    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT or not isinstance(doc.get("config"), dict):
-        raise ArchiveError(f"{folder.url}/{RUN_JSON}: not a smartsplat archive's run.json")
-    if doc.get("version") != FORMAT_VERSION:
-        raise ArchiveError(f"{folder.url}/{RUN_JSON}: unsupported archive version {doc.get('version')!r}")
-    return doc

@@ -66,8 +66,31 @@ def write_result(path: str | os.PathLike, name: str, description: str, payload: 
     return out
 
 
-#: The benchmark photographs, where a checkout has them: ``../shared/data`` beside the repository
-#: (photos-768/, photos-2k/), or the folder named by SMARTSPLAT_BENCH_DATA. Benchmarks fall back to the
-#: example photos shipped in the package when it is absent, and say so.
-SHARED_DATA = Path(os.environ.get("SMARTSPLAT_BENCH_DATA")
-                   or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+#: The environment variable naming the benchmark data folder when ``--data`` is not given (the benchmark scripts,
+#: e.g. ``pipelines/benchmarks.sh``, set it). A data folder holds ``photos-768/`` and ``photos-2k/``, or is
+#: itself a folder of images.
+DATA_ENV = "SMARTSPLAT_BENCH_DATA"
+
+#: The example photographs shipped in the package: every benchmark's fallback when no data folder is given.
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def add_data_argument(p, repeatable: bool = False) -> None:
+    """``--data DIR``: the one spelling of the benchmark data folder in every ``smartsplat bench`` subcommand."""
+    p.add_argument("--data", metavar="DIR", default=None, action="append" if repeatable else "store",
+                   help=f"benchmark data folder (with photos-768/ and photos-2k/, or a folder of images)"
+                        f"{'; repeatable' if repeatable else ''}; default: ${DATA_ENV}, else the example photos "
+                        "shipped in the package")
+
+
+def data_root(data: str | os.PathLike | None) -> Path | None:
+    """The data folder given by ``--data`` or, failing that, by ``$SMARTSPLAT_BENCH_DATA``; None if neither."""
+    chosen = data or os.environ.get(DATA_ENV)
+    return Path(chosen) if chosen else None
+
+
+def photo_folders(folder: Path, wanted: Sequence[str]) -> list[Path]:
+    """The photo folders of a data folder: those of its subfolders named in ``wanted`` that exist, else (none
+    of them there) the folder itself."""
+    found = [folder / w for w in wanted if (folder / w).is_dir()]
+    return found or [folder]

@@ -15,8 +15,8 @@ FitConfig changes, e.g. ``--variants baseline,cosine,relocate+relocate_fraction=
 ``baseline``'s last-step PSNR. ``--merge a.json b.json ...`` runs nothing: it joins earlier ``--variants``
 results (same images, steps, evaluation steps; e.g. one process per variant) and prints that summary.
 
-Images: ``../shared/data/photos-768`` (``bench.common.SHARED_DATA``) when present (real photos), else the example photos shipped in
-``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 2 images, CR 50, 400 steps,
+Images: ``photos-768/`` of the data folder (``--data``, else ``$SMARTSPLAT_BENCH_DATA``; a folder without it is
+read as a folder of images), else the example photos shipped in ``smartsplat_dist/examples`` (4 x 384x256; the payload says which). ``--quick``: 2 images, CR 50, 400 steps,
 every 50 (4 x 400 steps: ~5 min at ~0.2 s/step with --threads 1 on a quiet 2-core machine, more
 when it is shared). Full: all images of the folder. ``--step-cost`` also times one step split into render and
 L1 + SSIM. The "steps to reach" figures have the resolution of ``--eval-every``.
@@ -32,18 +32,16 @@ import numpy as np
 import torch
 
 from ..model import n_gaussians_for_cr
-from ..raster import backend_device, get_backend, render, resolve_backend
-from .common import SHARED_DATA, format_table, peak_rss_mb
+from ..raster import backend_device, get_backend, resolve_backend
+from ..raster.pixels import render_uint8
+from .common import DATA_ENV, EXAMPLES, add_data_argument, data_root, format_table, peak_rss_mb, photo_folders
 
 DESCRIPTION = "PSNR/SSIM vs step for smart vs random init (or learning-rate presets); steps to reach PSNR targets"
 
-SHARED_PHOTOS = SHARED_DATA / "photos-768"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--images", default=None, help="folder of PNG images (default: photos-768 if present, "
-                                                  "else the shipped examples)")
+    add_data_argument(p)
     p.add_argument("--n-images", type=int, default=None, help="use the first N images (quick: 2)")
     p.add_argument("--only", default=None, help="comma-separated file names to use (before --n-images)")
     p.add_argument("--cr", type=float, default=50.0, help="nominal compression ratio (default: %(default)s)")
@@ -175,10 +173,11 @@ def merge(paths: list[str], at: int) -> dict[str, Any]:
 
 
 def _image_files(args) -> tuple[list[Path], str, str]:
-    folder = Path(args.images) if args.images else (SHARED_PHOTOS if SHARED_PHOTOS.is_dir() else EXAMPLES)
+    root = data_root(args.data)
+    folder = photo_folders(root, ["photos-768"])[0] if root else EXAMPLES
     note = ""
-    if not args.images and folder == EXAMPLES:
-        note = f"{SHARED_PHOTOS} not found: using the example photos shipped in {EXAMPLES}"
+    if root is None:
+        note = f"no data folder (--data, ${DATA_ENV}) found: using the example photos shipped in {EXAMPLES}"
         print(note)
     files = sorted(folder.glob("*.png"))
     if getattr(args, "only", None):
@@ -205,9 +204,7 @@ def _load(path: Path, downscale: int) -> np.ndarray:
 def _evaluate(g, image: np.ndarray, backend: str) -> tuple[float, float]:
     from ..fitting.metrics import psnr, ssim
 
-    with torch.no_grad():
-        out = render(g, image.shape[0], image.shape[1], backend)
-        u8 = (out.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    u8 = render_uint8(g, image.shape[0], image.shape[1], backend)
     return psnr(u8, image), ssim(u8, image)
 
 

@@ -2,7 +2,7 @@
 
 The record holds a DIV16K-sized frame (16320 x 10880) at nominal CR 100 (~761k Gaussians). Its Gaussians are
 synthetic with the statistics of a SmartSplat fit (70% small importance-sampled Gaussians with scale
-``s_base * exp(-w/2)``, 30% larger uniform ones, log-normal anisotropy, random rotations: DESIGN §3), or, with
+``s_base * exp(-w/2)``, 30% larger uniform ones, log-normal anisotropy, random rotations: docs/design.md §3), or, with
 ``--from-init IMAGE``, the feature-smart initialisation of an 8x Lanczos upsample of IMAGE (DIV16K-like).
 Each decode runs :func:`smartsplat_dist.api.decode_image` (strip rendering) in a fresh subprocess, so its peak
 RSS (``ru_maxrss``) is the decode's alone; the subprocess first decodes a tiny record so that one-off kernel

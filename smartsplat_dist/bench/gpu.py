@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import SHARED_DATA, format_table
+from .common import add_data_argument, data_root, format_table
 
 DESCRIPTION = ("GPU check: cuda vs cpu backend (image, gradients), fit step time and peak GPU memory at 768x512, "
                "4K and 16K, projected hours per DIV16K image; --dry-run (or no CUDA) says what it would do")
@@ -38,6 +38,7 @@ GRAD_TOL = 1e-3
 
 def add_arguments(p) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan only (the default without CUDA)")
+    add_data_argument(p)
     p.add_argument("--cr", type=float, default=100.0, help="nominal CR of the fit-step cases (default: %(default)s)")
     p.add_argument("--steps", type=int, default=20, help="timed fit steps per size (default: %(default)s)")
     p.add_argument("--target-steps", type=int, default=50000, help="steps of the projection (default: %(default)s)")
@@ -97,11 +98,12 @@ def parity(cases=PARITY_CASES) -> list[dict[str, Any]]:
     return rows
 
 
-def _image(w: int, h: int) -> tuple[np.ndarray, str]:
+def _image(w: int, h: int, data: str | None = None) -> tuple[np.ndarray, str]:
     from PIL import Image
 
-    folder = SHARED_DATA / "photos-2k"
-    files = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    root = data_root(data)
+    folder = root / "photos-2k" if root else None
+    files = sorted(folder.glob("*.png")) if folder and folder.is_dir() else []
     if files:
         with Image.open(files[0]) as im:
             return np.asarray(im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)), files[0].name
@@ -111,7 +113,7 @@ def _image(w: int, h: int) -> tuple[np.ndarray, str]:
     return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8), "synthetic"
 
 
-def fit_step(w: int, h: int, cr: float, steps: int) -> dict[str, Any]:
+def fit_step(w: int, h: int, cr: float, steps: int, data: str | None = None) -> dict[str, Any]:
     """Seconds per fit step and peak GPU memory of a CUDA fit at w x h."""
     import dataclasses
 
@@ -119,7 +121,7 @@ def fit_step(w: int, h: int, cr: float, steps: int) -> dict[str, Any]:
     from ..model import n_gaussians_for_cr
     from .raster import synthetic_gaussians
 
-    image, source = _image(w, h)
+    image, source = _image(w, h, data)
     n = n_gaussians_for_cr(h, w, cr)
     g = synthetic_gaussians(n, h, w, seed=3)
     config = FitConfig()
@@ -149,7 +151,7 @@ def run(args) -> dict[str, Any]:
     print(format_table(par))
     rows = []
     for w, h in _sizes(args.sizes):
-        row = fit_step(w, h, args.cr, args.steps)
+        row = fit_step(w, h, args.cr, args.steps, args.data)
         rows.append(row)
         print(f"  {row['size']}: {row['s_per_step'] * 1e3:.1f} ms/step, peak {row['peak_gpu_gb']:.2f} GB, "
               f"{row['windows']} window(s)", flush=True)

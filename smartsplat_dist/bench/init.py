@@ -5,7 +5,7 @@ memory is per case: the child loads the image, warms the compiled kernels up on 
 resident memory (``rss_before``), initialises, and reports ``ru_maxrss`` of itself. "extra" = peak − the
 resident memory before initialising (the input image, Python, torch, numpy already counted in ``rss_before``).
 
-Images: 2K cases are photos-2k PNGs from ``--data`` (default ../shared/data) when present, else the shipped
+Images: 2K cases are photos-2k PNGs of the data folder (``--data``, else ``$SMARTSPLAT_BENCH_DATA``) when present, else the shipped
 examples upsampled 5× (reported as such). A DIV16K-like image is an 8× Lanczos upsample of a photos-2k image
 (flowers.png: 2040×1355 → 16320×10840), built once in a child and cached as .npy under ``--cache-dir``.
 
@@ -27,17 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from .common import SHARED_DATA, format_table
+from .common import EXAMPLES as _EXAMPLES, add_data_argument, data_root, format_table
 
 DESCRIPTION = ("initialisation time and peak memory, 2K photos to DIV16K-like (8x Lanczos upsample), CR 50-500; "
                "initial PSNR with/without colour coverage normalisation")
 
-_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 _16K_SOURCE = "flowers.png"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", default=str(SHARED_DATA), help="folder with photos-2k/ and photos-768/")
+    add_data_argument(parser)
     parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "smartsplat-bench-init"),
                         help="where the DIV16K-like .npy is cached (default: %(default)s)")
     parser.add_argument("--method", default="smart", choices=("smart", "random"))
@@ -121,8 +120,9 @@ def _div16k_like(args, source: Path) -> Path:
 
 
 def _cases(args) -> list[dict[str, Any]]:
-    photos2k = Path(args.data) / "photos-2k"
-    real = sorted(photos2k.glob("*.png")) if photos2k.is_dir() else []
+    root = data_root(args.data)
+    photos2k = root / "photos-2k" if root else None
+    real = sorted(photos2k.glob("*.png")) if photos2k and photos2k.is_dir() else []
     if real:
         two_k = [{"kind": "png", "path": str(p), "label": f"2K {p.stem}", "images": "real"} for p in real]
         src16 = photos2k / _16K_SOURCE if (photos2k / _16K_SOURCE).exists() else real[0]
@@ -155,8 +155,9 @@ def _coverage_study(args) -> list[dict[str, Any]]:
     from ..model import n_gaussians_for_cr
     from ..raster import render
 
-    folder = Path(args.data) / "photos-768"
-    paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    root = data_root(args.data)
+    folder = root / "photos-768" if root else None
+    paths = sorted(folder.glob("*.png")) if folder and folder.is_dir() else []
     images = "real photos-768"
     if not paths:
         paths, images = sorted(_EXAMPLES.glob("*.png")), "shipped examples 384x256"

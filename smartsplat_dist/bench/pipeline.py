@@ -9,7 +9,8 @@ For each worker count a fresh archive is compressed on one local Ray cluster (st
   ``driver_ray_s`` (``wall·workers/images`` minus the actor's time: actor start-up, scheduling, idle actors at
   the end, the driver's shard commits). ``overhead_pct`` = (actor_other + driver_ray) / fit.
 A discarded one-image warm-up run comes first (kernel compilation is cached on disk after it).
-Images: real photos (``--images-dir``, default ../shared/data/photos-768 when present) cropped to ``--size``;
+Images: real photos (``photos-768/`` of ``--data`` or ``$SMARTSPLAT_BENCH_DATA``, or that folder's own images)
+cropped to ``--size``;
 without them, crops of the shipped examples (also real photos).
 """
 from __future__ import annotations
@@ -21,12 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import SHARED_DATA, format_table
+from .common import EXAMPLES, add_data_argument, data_root, format_table, photo_folders
 
 DESCRIPTION = "pipeline: end-to-end images/hour with 1 and 2 Ray workers, per-image overhead outside the fit"
 
-_SHARED = SHARED_DATA / "photos-768"
-_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def add_arguments(p) -> None:
@@ -35,14 +34,15 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=None, help="fit steps (default: 30 quick, 150 full)")
     p.add_argument("--cr", type=float, default=50.0)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
-    p.add_argument("--images-dir", default=None, help="folder of source photos (PNG)")
+    add_data_argument(p)
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
 
 
 def _sources(args, out: Path, n: int, size: tuple[int, int]) -> tuple[list[Path], str]:
     from PIL import Image
 
-    folder = Path(args.images_dir) if args.images_dir else (_SHARED if _SHARED.is_dir() else _EXAMPLES)
+    root = data_root(args.data)
+    folder = photo_folders(root, ["photos-768"])[0] if root else EXAMPLES
     files = sorted(folder.glob("*.png"))
     if not files:
         raise SystemExit(f"no PNG images in {folder}")

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..model import Gaussians, n_gaussians_for_cr
-from ..raster import get_backend, render
-from ..raster.footprint import bbox_half_extent
+from ..raster import get_backend
+from ..raster.pixels import iter_strips_uint8
 from .common import format_table, peak_rss_mb
 
 DESCRIPTION = ("render backends side by side: forward/backward seconds per size and N, ratio vs the torch "
@@ -144,25 +144,14 @@ def decode16k(g: Gaussians, height: int = 10880, width: int = 16320, strip_rows:
         strip_rows, n_gaussians, peak_rss_mb, checksum (sum of
         all uint8 values, to show the frame was produced).
     """
-    if strip_rows <= 0:
-        raise ValueError(f"strip_rows must be > 0, got {strip_rows}")
     t0, c0 = time.perf_counter(), time.process_time()
-    with torch.no_grad():
-        ext_y = bbox_half_extent(g.scales, g.rotations)[:, 1] + 1.0
-        lo, hi = g.means[:, 1] - ext_y, g.means[:, 1] + ext_y
-        checksum = 0
-        strips = 0
-        for y0 in range(0, height, strip_rows):
-            rows = min(strip_rows, height - y0)
-            keep = torch.nonzero((hi >= y0) & (lo <= y0 + rows)).flatten()
-            sub = Gaussians(g.means[keep], g.scales[keep], g.rotations[keep], g.colors[keep])
-            img = render(sub.shifted(0, y0), rows, width, backend=backend)
-            pix = (img.clamp_(0.0, 1.0).mul_(255.0).round_()).to(torch.uint8).cpu().numpy()
-            del img
-            checksum += int(pix.sum(dtype=np.int64))
-            if sink is not None:
-                sink(y0, pix)
-            strips += 1
+    checksum = 0
+    strips = 0
+    for y0, pix in iter_strips_uint8(g, height, width, backend, strip_rows):
+        checksum += int(pix.sum(dtype=np.int64))
+        if sink is not None:
+            sink(y0, pix)
+        strips += 1
     seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
     return {"height": height, "width": width, "n_gaussians": len(g), "backend": backend, "strips": strips,

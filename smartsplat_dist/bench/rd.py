@@ -26,7 +26,7 @@ import numpy as np
 
 from . import classic
 from .bdrate import bd_quality, bd_rate
-from .common import SHARED_DATA, format_table, machine
+from .common import DATA_ENV, EXAMPLES, add_data_argument, data_root, format_table, machine, photo_folders
 
 DESCRIPTION = ("rate-distortion on real photographs against JPEG, WebP, AVIF, JPEG 2000 and JPEG XL at matched "
                "file size (PSNR, SSIM, MS-SSIM, bpp, encode/decode time, BD-rate, RD plot)")
@@ -37,14 +37,11 @@ QUICK_CRS = (50, 100, 200)
 QUICK_IMAGES = 2
 QUICK_STEPS = 200
 FULL_STEPS = 1000
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--data", action="append", metavar="DIR",
-                   help="a folder of images (repeatable); default: ../shared/data/photos-768 and photos-2k "
-                        "(quick: photos-768 only), else the bundled examples")
+    add_data_argument(p, repeatable=True)
     p.add_argument("--cr", type=float, nargs="+", help=f"nominal CRs (default {FULL_CRS}; quick {QUICK_CRS})")
     p.add_argument("--steps", type=int, help=f"fit steps (default {FULL_STEPS}; quick {QUICK_STEPS})")
     p.add_argument("--images", type=int, help=f"at most this many images per folder (quick default {QUICK_IMAGES})")
@@ -62,16 +59,20 @@ def list_images(folder: Path, limit: int | None = None) -> list[Path]:
 
 
 def resolve_datasets(dirs: Sequence[str] | None, quick: bool) -> tuple[list[Path], str | None]:
-    """The folders to run on and a note when falling back to the bundled examples."""
-    if dirs:
-        return [Path(d) for d in dirs], None
+    """The folders to run on and a note when falling back to the bundled examples: each data folder's photos-768/
+    and photos-2k/ (quick: photos-768/ only) where it has them, else the folder itself."""
     wanted = ["photos-768"] if quick else ["photos-768", "photos-2k"]
-    found = [SHARED_DATA / w for w in wanted if (SHARED_DATA / w).is_dir()]
-    if found:
-        missing = [w for w in wanted if not (SHARED_DATA / w).is_dir()]
-        return found, (f"{', '.join(missing)} not found under {SHARED_DATA}" if missing else None)
-    return [EXAMPLES], (f"{SHARED_DATA} has none of {', '.join(wanted)}: using the bundled example photographs "
-                        f"({EXAMPLES}, 384x256) instead")
+    roots = [Path(d) for d in dirs] if dirs else [r for r in [data_root(None)] if r is not None]
+    if not roots:
+        return [EXAMPLES], (f"no data folder (--data, ${DATA_ENV}): using the bundled example photographs "
+                            f"({EXAMPLES}, 384x256) instead")
+    found, missing = [], []
+    for root in roots:
+        folders = photo_folders(root, wanted)
+        found += folders
+        if folders != [root]:
+            missing += [str(root / w) for w in wanted if root / w not in folders]
+    return found, (f"{', '.join(missing)} not found" if missing else None)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Callable
 
 
@@ -26,35 +23,6 @@ def _plain(value):
 def json_line(obj) -> str:
     """Strict JSON (RFC 8259) of ``obj``: non-finite floats (a perfect PSNR is inf) become null."""
     return json.dumps(_plain(obj), allow_nan=False, default=str)
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write a local file so that it either appears whole or not at all, with the usual mode (0666 less the
-    umask, as ``open`` would give; mkstemp alone would leave it 0600)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def progress_printer(label: str, stream=sys.stderr) -> Callable[[int, dict], None]:

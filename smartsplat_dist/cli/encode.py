@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SmartsplatError
-from .common import json_line, atomic_write, progress_printer
+from ..io.storage import atomic_write
+from .common import json_line, progress_printer
 
 
 def register(sub) -> None:

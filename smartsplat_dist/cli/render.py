@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SmartsplatError
-from .common import add_limit_argument, atomic_write, install_limits
+from ..io.storage import atomic_write
+from .common import add_limit_argument, install_limits
 
 
 def register(sub) -> None:

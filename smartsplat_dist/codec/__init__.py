@@ -1,4 +1,4 @@
-"""The per-image record codec (DESIGN §5): quantiser + entropy coder + versioned byte layout (FORMAT.md)."""
+"""The per-image record codec (docs/design.md §5): quantiser + entropy coder + versioned byte layout (FORMAT.md)."""
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .limits import DecodeLimits
 from .quantize import FrozenQuantizer, QuantParams, canonicalize, compute_params, fake_quantize

@@ -1,4 +1,4 @@
-"""Settings of the record codec (DESIGN §5). Byte layout: ``codec/FORMAT.md``."""
+"""Settings of the record codec (docs/design.md §5). Byte layout: ``codec/FORMAT.md``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ class CodecConfig(Settings):
     from old records; :func:`~smartsplat_dist.codec.fake_quantize` still follows them).
 
     The defaults cost about 0.2-0.4 dB PSNR at CR 50 and stay under 7 bytes per Gaussian (see the codec
-    report / ``python -m smartsplat_dist.codec.measure``).
+    report / ``python -m smartsplat_dist.bench.quantization``).
     """
 
     mean_frac_bits: int = 3

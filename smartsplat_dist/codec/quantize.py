@@ -1,4 +1,4 @@
-"""Quantisation of Gaussians: the one place that defines what the record stores (DESIGN §5).
+"""Quantisation of Gaussians: the one place that defines what the record stores (docs/design.md §5).
 
 Every function here is pure torch (CPU or GPU) so that :func:`fake_quantize` (fitting, any device) and the
 record decoder (CPU) use the very same float32 arithmetic.

@@ -26,7 +26,7 @@ from .quantize import QuantParams, check_encodable, compute_params, dequantize_v
 MAGIC = b"SSGR"
 FORMAT_VERSION = 2  # written; version 1 records still decode
 KNOWN_VERSIONS = (1, 2)
-BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (DESIGN §1)
+BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (docs/design.md §1)
 _BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
 
 STREAMS = ("position symbols", "position raw bits", "log-scale x", "anisotropy", "rotation",
@@ -50,7 +50,7 @@ class RecordMeta:
     Attributes:
         height, width: image size in pixels (1 .. 2**20 each).
         n: number of Gaussians; ``None`` when encoding means "len(g)".
-        blend: the render model the Gaussians were fitted for; "sum" (sum blending, DESIGN §1).
+        blend: the render model the Gaussians were fitted for; "sum" (sum blending, docs/design.md §1).
         version: record format version.
         codec: the quantisation settings found in the record (filled by read_meta / decode_record; fields a
             version does not store read back as the defaults).

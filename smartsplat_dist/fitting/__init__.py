@@ -1,4 +1,4 @@
-"""Fitting Gaussians to an image (DESIGN §4) and the image quality metrics.
+"""Fitting Gaussians to an image (docs/design.md §4) and the image quality metrics.
 
 ``fit(gaussians, image, config, backend, progress, quantizer) -> (Gaussians, stats)``; ``FitConfig``;
 metrics ``psnr``, ``ssim``, ``ms_ssim`` (exact, tile by tile); the training loss SSIM in :mod:`.loss`.

@@ -1,4 +1,4 @@
-"""Settings of the Gaussian fit (DESIGN §4).
+"""Settings of the Gaussian fit (docs/design.md §4).
 
 Loss ``lambda_l1 * L1 + (1 - lambda_l1) * (1 - SSIM)`` (SSIM: 11x11 Gaussian window, 'valid' map), Adam with one
 parameter group per tensor. Parameterisation (what each learning rate is measured in):
@@ -9,7 +9,7 @@ parameter group per tensor. Parameterisation (what each learning rate is measure
 * scales: natural log of the pixel scales (keeps them > 0; an lr of 5e-3 changes a scale by ~0.5 % per step);
 * rotations: radians; colours: the raw linear RGB values (not clamped while fitting).
 
-Learning-rate choice (DESIGN §4 asks to measure). Defaults = preset ``code_px``: the authors' code's ordering
+Learning-rate choice (docs/design.md §4 asks to measure). Defaults = preset ``code_px``: the authors' code's ordering
 (scales 5e-2, colours 5e-3, rotation 1e-3) with the means moving ~0.1 px per step. Measured with
 ``smartsplat bench convergence --lr-sweep --cr 50 --steps 300 --eval-every 50 --backend cpu --threads 1``
 (smart init, lambda_l1 = 0.9, real photos-768 images 768x512, N = 3370; PSNR of the decoded render at step 300,
@@ -27,7 +27,7 @@ Dragonfly), so compare within a row only:
 * ``seed_norm`` (text's scales 5e-3 / colours 5e-2 with the code's normalised means) is 0.5-2 dB behind
   ``code``: the code's ordering (faster scales, slower colours) is better.
 * ``code_px`` (means ~0.1 px/step instead of ~0.04) is best on every image, +0.65 to +1.04 dB over ``code``
-  at 300 steps (26 dB after 50-100 steps vs 50-150), matching DESIGN §4's ~1 dB.
+  at 300 steps (26 dB after 50-100 steps vs 50-150), about 1 dB.
 Caveat: our scales are optimised in log space, so "5e-2" is ~5 % per step, not the code's raw-scale step; the
 presets are defined in these units. Longer runs (thousands of steps) were not measured on this machine.
 """

@@ -1,6 +1,7 @@
 """The training loss pieces: a fast differentiable SSIM (float32 torch, any device).
 
-Same definition as the metric :func:`smartsplat_dist.fitting.metrics.ssim`: 11x11 Gaussian window (sigma 1.5),
+Same definition (``fitting/ssim_def.py``) as the metric :func:`smartsplat_dist.fitting.metrics.ssim`:
+11x11 Gaussian window (sigma 1.5),
 C1 = (0.01 L)^2, C2 = (0.03 L)^2 with L = 1 (images in [0, 1]), **'valid' convention** — the SSIM map is only
 evaluated where the whole window lies inside the image, so an H x W image gives an (H-10) x (W-10) map, and the
 value is the mean of that map over pixels and channels.
@@ -21,17 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-WINDOW_SIZE = 11
-WINDOW_SIGMA = 1.5
-#: Pixels lost at each border of the 'valid' map, on each axis, in total (window size - 1).
-HALO = WINDOW_SIZE - 1
-C1 = 0.01 ** 2
-C2 = 0.03 ** 2
+from .ssim_def import HALO, K1, K2, WINDOW_SIZE, window_1d
+
+#: SSIM's constants for values in [0, 1] (L = 1).
+C1 = K1 ** 2
+C2 = K2 ** 2
 
 # SPEED. Forward + backward at 768x512x3 float32, torch.set_num_threads(1), on the shared 2-core dev machine
-# (other jobs running, so absolute numbers are noisy; the ratio held): ``ssim(x, SSIMTarget(y)).backward()``
-# (analytic backward, cached target) 76 ms vs 319 ms for ``ssim_reference(x, y).backward()`` (autograd through
-# grouped conv2d) in a quieter moment, 233 vs 859 ms (min of 5) under heavier load. The CPU filter (shifted
+# (other jobs running, so absolute numbers are noisy; the ratio held):
+# ``differentiable_ssim(x, SSIMTarget(y)).backward()`` (analytic backward, cached target) 76 ms vs 319 ms for
+# ``ssim_reference(x, y).backward()`` (autograd through grouped conv2d) in a quieter moment, 233 vs 859 ms (min of 5) under heavier load. The CPU filter (shifted
 # in-place adds) was 21 ms vs 39 ms for grouped conv2d on a [1, 9, 512, 768] stack.
 
 _WINDOWS: dict[tuple[str, torch.dtype], torch.Tensor] = {}
@@ -42,9 +42,7 @@ def gaussian_window(device: torch.device | str = "cpu", dtype: torch.dtype = tor
     key = (str(device), dtype)
     w = _WINDOWS.get(key)
     if w is None:
-        k = torch.arange(WINDOW_SIZE, dtype=torch.float64) - (WINDOW_SIZE - 1) / 2
-        g = torch.exp(-(k * k) / (2 * WINDOW_SIGMA ** 2))
-        w = (g / g.sum()).to(device=device, dtype=dtype)
+        w = torch.from_numpy(window_1d()).to(device=device, dtype=dtype)
         _WINDOWS[key] = w
     return w
 
@@ -193,7 +191,7 @@ def ssim_sum(x: torch.Tensor, target: SSIMTarget | torch.Tensor) -> tuple[torch.
     return _SSIMSum.apply(xc, target), target.count
 
 
-def ssim(x: torch.Tensor, target: SSIMTarget | torch.Tensor) -> torch.Tensor:
+def differentiable_ssim(x: torch.Tensor, target: SSIMTarget | torch.Tensor) -> torch.Tensor:
     """Mean SSIM ('valid' map, averaged over pixels and channels); differentiable w.r.t. ``x``.
 
     Args:
@@ -297,5 +295,5 @@ def ssim_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return s.mean()
 
 
-__all__ = ["SSIMTarget", "ssim", "ssim_sum", "ssim_reference", "l1_ssim_loss", "l1_ssim_reference", "gaussian_window", "WINDOW_SIZE", "HALO",
+__all__ = ["SSIMTarget", "differentiable_ssim", "ssim_sum", "ssim_reference", "l1_ssim_loss", "l1_ssim_reference", "gaussian_window", "WINDOW_SIZE", "HALO",
            "C1", "C2"]

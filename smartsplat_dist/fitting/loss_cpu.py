@@ -22,18 +22,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_K = 11
-_C1 = np.float32(0.01 ** 2)
-_C2 = np.float32(0.03 ** 2)
+from .ssim_def import K1, K2, window_1d
 
-
-def _window() -> np.ndarray:
-    k = np.arange(_K, dtype=np.float64) - (_K - 1) / 2
-    g = np.exp(-(k * k) / (2 * 1.5 ** 2))
-    return (g / g.sum()).astype(np.float32)
-
-
-WINDOW = _window()
+_C1 = np.float32(K1 ** 2)
+_C2 = np.float32(K2 ** 2)
+#: The SSIM window [11] float32.
+WINDOW = window_1d().astype(np.float32)
 
 
 @njit(cache=True, parallel=True)

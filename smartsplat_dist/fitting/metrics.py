@@ -18,7 +18,6 @@ whole. On CPU the work runs with the process's whole thread budget (:func:`smart
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -27,13 +26,12 @@ import torch.nn.functional as F
 
 from ..errors import ImageError
 from .loss import _filter
-from .metrics_reference import (DEFAULT_TILE, K1, K2, MS_SSIM_WEIGHTS, PEAK, WINDOW_SIZE, _check_pair,
-                                ms_ssim_scales)
+from .metrics_reference import DEFAULT_TILE, MS_SSIM_WEIGHTS, _check_pair, ms_ssim_scales
+from .ssim_def import HALO, K1, K2, PEAK, psnr_from_sse
 
 _C1 = (K1 * PEAK) ** 2
 _C2 = (K2 * PEAK) ** 2
 _CENTRE = 128.0
-HALO = WINDOW_SIZE - 1
 
 
 def _device_of(a: Any, b: Any, device: torch.device | str | None) -> torch.device:
@@ -131,11 +129,6 @@ def _run(a: Any, b: Any, levels: int, tile: int, device: torch.device | str | No
         return _sums(a, b, levels, tile, dev, want_sse)
 
 
-def _psnr(sse: float, n: int) -> float:
-    mse = sse / n
-    return math.inf if mse == 0.0 else 10.0 * math.log10(PEAK * PEAK / mse)
-
-
 def _ms_combine(ssim_sums: np.ndarray, cs_sums: np.ndarray, counts: np.ndarray) -> float:
     levels = len(counts)
     weights = np.array(MS_SSIM_WEIGHTS[:levels])
@@ -155,7 +148,7 @@ def psnr(a: Any, b: Any, *, tile: int = DEFAULT_TILE, device: torch.device | str
     """
     h, w, c = _check_pair(a, b)
     _, _, _, sse = _run(a, b, 0, tile, device, True)
-    return _psnr(sse, h * w * c)
+    return psnr_from_sse(sse, h * w * c)
 
 
 def ssim(a: Any, b: Any, *, tile: int = DEFAULT_TILE, device: torch.device | str | None = None) -> float:
@@ -191,7 +184,7 @@ def quality(a: Any, b: Any, *, ms: bool = False, tile: int = DEFAULT_TILE,
     h, w, c = _check_pair(a, b)
     levels = ms_ssim_scales(h, w, len(MS_SSIM_WEIGHTS)) if ms else 1
     ssim_sums, cs_sums, counts, sse = _run(a, b, levels, tile, device, True)
-    out = {"psnr": _psnr(sse, h * w * c), "ssim": float(np.mean(ssim_sums[0] / counts[0]))}
+    out = {"psnr": psnr_from_sse(sse, h * w * c), "ssim": float(np.mean(ssim_sums[0] / counts[0]))}
     if ms:
         out["ms_ssim"] = _ms_combine(ssim_sums, cs_sums, counts)
     return out

@@ -1,4 +1,4 @@
-"""The fitting loop: Adam on the Gaussian parameters against ``L1`` + ``(1 - SSIM)`` (DESIGN §4).
+"""The fitting loop: Adam on the Gaussian parameters against ``L1`` + ``(1 - SSIM)`` (docs/design.md §4).
 
 Each step:
 
@@ -30,10 +30,12 @@ import torch
 from ..errors import ConfigError, ImageError, SmartsplatError
 from ..model import Gaussians
 from ..raster import backend_device, get_backend, resolve_backend
+from ..raster.pixels import to_uint8
 from . import relocate, schedule
 from .colors import solve_colors
 from .config import FitConfig
-from .loss import HALO, WINDOW_SIZE, SSIMTarget, l1_ssim_loss
+from .loss import SSIMTarget, l1_ssim_loss
+from .ssim_def import HALO, WINDOW_SIZE, psnr_from_sse
 
 #: Above this many pixels the per-window SSIM target statistics are recomputed each step instead of cached.
 CACHE_TARGET_PIXELS = 4096 * 4096
@@ -195,10 +197,6 @@ def loss_and_grad(g: Gaussians, wins: list[LossWindow], height: int, width: int,
     return grads, value, sse
 
 
-def _psnr_from_sse(sse: float, n: float) -> float:
-    return math.inf if sse <= 0.0 else 10.0 * math.log10(n / sse)
-
-
 def render_uint8_psnr(g: Gaussians, image: np.ndarray, wins_boxes: list[tuple[int, int, int, int]],
                       render_fn) -> float:
     """PSNR of the decoded (clamped, rounded to uint8) render of ``g`` against ``image``, window by window."""
@@ -207,10 +205,10 @@ def render_uint8_psnr(g: Gaussians, image: np.ndarray, wins_boxes: list[tuple[in
     with torch.no_grad():
         for y0, y1, x0, x1 in wins_boxes:
             img = render_fn(*g.shifted(float(x0), float(y0)).tensors(), y1 - y0, x1 - x0)
-            u8 = (img.clamp(0.0, 1.0) * 255.0).round().to("cpu").numpy().astype(np.float64)
+            u8 = to_uint8(img).astype(np.float64)
             d = u8 - image[y0:y1, x0:x1].astype(np.float64)
             sse += float(np.einsum("ijk,ijk->", d, d))
-    return _psnr_from_sse(sse, 255.0 ** 2 * 3 * h * w)
+    return psnr_from_sse(sse, 3 * h * w)
 
 
 def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig(), backend: str = "auto",
@@ -288,7 +286,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
         if checkpoint is not None:
             checkpoint.after_step(step, opt)
         if progress is not None and (step % config.log_every == 0 or step == config.steps):
-            progress(step, {"step": step, "loss": loss_value, "psnr": _psnr_from_sse(sse, 3.0 * h * w),
+            progress(step, {"step": step, "loss": loss_value, "psnr": psnr_from_sse(sse, 3.0 * h * w, peak=1.0),
                             "seconds": time.perf_counter() - t0, "gaussians": _Lazy(params)})
     seconds = time.perf_counter() - t0
     with torch.no_grad():
@@ -297,7 +295,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     stats = {"steps": config.steps, "steps_run": config.steps + 1 - start, "seconds": seconds,
              "seconds_per_step": seconds / config.steps if config.steps else 0.0,
              "loss": loss_value, "psnr": psnr_final,
-             "psnr_last_step": _psnr_from_sse(sse, 3.0 * h * w) if config.steps else None,
+             "psnr_last_step": psnr_from_sse(sse, 3.0 * h * w, peak=1.0) if config.steps else None,
              "n_gaussians": len(final), "backend": name,
              "windows": len(boxes)}
     return final, stats

@@ -1,4 +1,4 @@
-"""Initial Gaussians for an image: SmartSplat's feature-smart sampling (DESIGN §3) or a random baseline.
+"""Initial Gaussians for an image: SmartSplat's feature-smart sampling (docs/design.md §3) or a random baseline.
 
 ``initialize(image, n, config, seed)`` steps for ``method="smart"``:
 

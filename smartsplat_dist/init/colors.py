@@ -1,6 +1,6 @@
-"""Initial colours: Gaussian-weighted median (DESIGN §3.5) and the optional coverage normalisation.
+"""Initial colours: Gaussian-weighted median (docs/design.md §3, step 5) and the optional coverage normalisation.
 
-Coverage normalisation (DESIGN §4). With sum blending, every Gaussian carrying the full colour of the pixels
+Coverage normalisation (docs/design.md §3, step 5). With sum blending, every Gaussian carrying the full colour of the pixels
 under it over-brightens the first render. ``normalize_by_coverage`` divides colour i by
 C_i = Σ_j exp(−|m_i − m_j|² / 2 s_j²) over all Gaussians j (itself included, so C_i >= 1) whose footprint
 reaches m_i (terms with exponent above ln 255 dropped, as the renderer does). It is computed exactly with a

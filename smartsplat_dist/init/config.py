@@ -1,4 +1,4 @@
-"""Settings of the Gaussian initialisation (DESIGN §3, seed "Adaptive Step-Size tiled Variational Sampling")."""
+"""Settings of the Gaussian initialisation (docs/design.md §3, seed "Adaptive Step-Size tiled Variational Sampling")."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Exclusion-based uniform sampling and K-nearest-neighbour scales (seed "uniform sampling", DESIGN §3.4)."""
+"""Exclusion-based uniform sampling and K-nearest-neighbour scales (seed "uniform sampling", docs/design.md §3, step 4)."""
 from __future__ import annotations
 
 import math

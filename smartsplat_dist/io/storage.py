@@ -237,12 +237,7 @@ class Folder:
         data = bytes(data)
         path = self.resolve(rel)
         if self.is_local:
-            tmp = self._local_temp(path, data)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                _unlink_quiet(tmp)
-                raise
+            atomic_write(path, data)
             return
         self.fs.pipe_file(path, data)
 
@@ -284,7 +279,7 @@ class Folder:
         data = bytes(data)
         path = self.resolve(rel)
         if self.is_local:
-            tmp = self._local_temp(path, data)
+            tmp = _local_temp(path, data)
             try:
                 os.link(tmp, path)
                 return True
@@ -336,19 +331,35 @@ class Folder:
                 raise
         self.fs.invalidate_cache(path)
 
-    def _local_temp(self, path: str, data: bytes) -> str:
-        directory, name = os.path.split(path)
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
-        try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            _unlink_quiet(tmp)
-            raise
-        return tmp
+
+
+def _local_temp(path: str, data: bytes) -> str:
+    """``data`` in a fsynced temp file beside ``path`` (``.tmp-<random>-<name>``, mode 0666 less the umask, as
+    ``open`` gives), created with its directory; the caller publishes it."""
+    directory, name = os.path.split(path)
+    os.makedirs(directory or ".", exist_ok=True)
+    tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+    return tmp
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write a local file so that it either appears whole or not at all (replacing any existing file; parent
+    folders are created), with the usual mode (0666 less the umask)."""
+    path = os.fspath(path)
+    tmp = _local_temp(path, bytes(data))
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
 
 
 def _unlink_quiet(path: str) -> None:

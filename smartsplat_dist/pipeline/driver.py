@@ -1,4 +1,4 @@
-"""The Ray driver: compress a dataset into an archive, or decode an archive back to images (DESIGN §7).
+"""The Ray driver: compress a dataset into an archive, or decode an archive back to images (docs/design.md §7).
 
 Compress:
 1. list SRC (:func:`~.sources.list_sources`), give each image an id and a shard (deterministic from the
@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
 from ..archive.layout import image_ids_for, plan_shards
-from ..archive.writer import ArchiveWriter, StagingError, marker_generation
+from ..archive.markers import marker_generation
+from ..archive.writer import ArchiveWriter, StagingError
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
 from ..io.storage import Folder
 from . import faults

@@ -1,4 +1,4 @@
-"""Differentiable sum-blend rasterizers of 2D Gaussians (DESIGN §1–2).
+"""Differentiable sum-blend rasterizers of 2D Gaussians (docs/design.md §1–2).
 
 Backends, chosen by name or ``auto``:
 

@@ -1,4 +1,4 @@
-"""Compiled multi-threaded CPU rasterizer (numba): forward and hand-written backward (DESIGN §1–2).
+"""Compiled multi-threaded CPU rasterizer (numba): forward and hand-written backward (docs/design.md §1–2).
 
 Same model as the torch reference: pixel centre ``(x + 0.5, y + 0.5)``,
 ``sigma = 1/2 (a dx^2 + 2 b dx dy + c dy^2)`` with the conic ``(a, b, c)`` of ``footprint.conics``, a term is kept
@@ -18,7 +18,7 @@ Kernels:
 
 Threading: numba's OpenMP layer and torch's OpenMP pool are two separate OpenMP runtimes; each spin-waits after
 a parallel region, so a process that alternates torch ops and numba kernels makes them fight for the cores
-(DESIGN §4 saw 4x). Measured here (``python -m smartsplat_dist.raster.cpu_backend``: render + backward + an
+(up to ~4x, below). Measured here (``python -m smartsplat_dist.raster.cpu_backend``: render + backward + an
 11x11 conv at 512^2 / 20k, 2 threads, on this 2-core machine shared with other jobs, 6 runs each):
 ``omp`` 129-593 ms per step with 3 of 6 runs above 470 ms (the ~4x), ``workqueue`` 137-765 ms with 1 of 6
 above 160 ms (the shared load makes every figure noisy). ``workqueue`` never spin-waits, so this module

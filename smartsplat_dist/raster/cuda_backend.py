@@ -1,4 +1,4 @@
-"""CUDA rasterizer: gsplat tile binning + our own fused Triton sum-blend kernels (DESIGN §1–2).
+"""CUDA rasterizer: gsplat tile binning + our own fused Triton sum-blend kernels (docs/design.md §1–2).
 
 Pipeline (all on the tensors' device):
 

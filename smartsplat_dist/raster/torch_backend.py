@@ -1,4 +1,4 @@
-"""Pure-PyTorch tiled reference rasterizer: the oracle every other backend is tested against (DESIGN §1).
+"""Pure-PyTorch tiled reference rasterizer: the oracle every other backend is tested against (docs/design.md §1).
 
 It implements the model literally: pixel (x, y) is sampled at ``p = (x + 0.5, y + 0.5)``,
 ``sigma_i(p) = 1/2 (p - m_i)^T Sigma_i^-1 (p - m_i)``, the term ``c_i exp(-sigma_i)`` is kept iff

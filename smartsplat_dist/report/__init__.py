@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..io.storage import atomic_write
 from .build import ReportData, Sample, collect, pick_samples
 from .page import render_page
 
@@ -23,8 +24,6 @@ def build_report(url: str, *, rd_path: str | None = None, samples: int = 4, sour
 
 def write_report(url: str, output: str | Path, **kwargs: Any) -> Path:
     """Build the report and write it to ``output`` (atomically). Returns the path."""
-    from ..cli.common import atomic_write
-
     page = build_report(url, **kwargs)
     atomic_write(output, page.encode("utf-8"))
     return Path(output)

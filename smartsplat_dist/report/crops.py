@@ -6,6 +6,10 @@ import io
 
 import numpy as np
 
+from ..codec import decode_record
+from ..raster import resolve_backend
+from ..raster.pixels import render_window_uint8
+
 #: Longest side of the grayscale proxy used to look for detail (big images are block-averaged down to it).
 DETAIL_PROXY = 1024
 
@@ -51,25 +55,8 @@ def decode_window(record: bytes, x0: int, y0: int, w: int, h: int, backend: str 
 
     Returns: uint8 [h, w, 3].
     """
-    import torch
-
-    from ..codec import decode_record
-    from ..model import Gaussians
-    from ..raster import render, resolve_backend
-    from ..raster.footprint import bbox_half_extent
-
-    backend = resolve_backend(backend)
     g, _meta = decode_record(record)
-    if len(g):
-        reach = bbox_half_extent(g.scales, g.rotations)
-        mx, my = g.means[:, 0], g.means[:, 1]
-        keep = ((mx + reach[:, 0] >= x0) & (mx - reach[:, 0] <= x0 + w)
-                & (my + reach[:, 1] >= y0) & (my - reach[:, 1] <= y0 + h))
-        g = Gaussians(*(t[keep] for t in g.tensors()))
-    device = torch.device("cuda") if backend == "cuda" else torch.device("cpu")
-    with torch.no_grad():
-        img = render(g.shifted(float(x0), float(y0)).to(device), h, w, backend=backend)
-        return (img.clamp_(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu().numpy()
+    return render_window_uint8(g, x0, y0, w, h, resolve_backend(backend))
 
 
 def png_data_uri(pixels: np.ndarray) -> str:

@@ -1,29 +1,23 @@
-"""Archive test helpers: small real records (through the codec when it exists, else opaque bytes) and a
+"""Archive test helpers: small real records (through the codec) and a
 ready-made archive. (A uniquely named module, imported by the tests and by conftest.py.)"""
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 
-from smartsplat_dist.archive import ArchiveWriter, image_ids_for, plan_shards
-from smartsplat_dist.archive.records import codec_available
-from smartsplat_dist.io.storage import Folder
+import torch
 
-CODEC = codec_available()
+from smartsplat_dist.archive import ArchiveWriter, image_ids_for, plan_shards
+from smartsplat_dist.codec import RecordMeta, encode_record
+from smartsplat_dist.io.storage import Folder
+from smartsplat_dist.model import Gaussians
+
 RUN_CONFIG = {"cr": 100, "fit": {"steps": 500, "lr": 0.01}, "images_per_shard": 2}
 
 
 @functools.lru_cache(maxsize=64)
 def make_record(seed: int, height: int = 16, width: int = 24, n: int = 40) -> bytes:
-    """A valid codec record of random Gaussians (or, without the codec, opaque pseudo-random bytes)."""
-    if not CODEC:
-        return b"REC" + hashlib.sha256(str(seed).encode()).digest() * (3 + seed % 5)
-    import torch
-
-    from smartsplat_dist.codec import RecordMeta, encode_record
-    from smartsplat_dist.model import Gaussians
-
+    """A valid codec record of random Gaussians."""
     g = torch.Generator().manual_seed(seed)
     gs = Gaussians(
         torch.rand(n, 2, generator=g) * torch.tensor([float(width), float(height)]),
@@ -59,7 +53,7 @@ def build_archive(url: str, opts=None, n: int = 5, per_shard: int = 2, fail=(3,)
     folder = Folder(url, opts)
     listing = sorted(f"s3://data/set/img.{i:03d}.png" for i in range(n))
     ids = image_ids_for(listing)
-    writer = ArchiveWriter(folder, RUN_CONFIG, listing, check_records=CODEC)
+    writer = ArchiveWriter(folder, RUN_CONFIG, listing, check_records=True)
     writer.open()
     records, failed = {}, {}
     for i, (image_id, uri) in enumerate(zip(ids, listing)):

@@ -6,7 +6,7 @@ import pytest
 
 from smartsplat_dist.archive import open_archive, verify_archive
 from smartsplat_dist.archive.layout import parse_shard_name, shard_marker_name, shard_tar_name
-from smartsplat_dist.archive.writer import read_markers
+from smartsplat_dist.archive.markers import read_markers
 from smartsplat_dist.errors import ArchiveError
 from tests.archive.archive_helpers import build_archive, make_record
 

@@ -11,7 +11,6 @@ from smartsplat_dist.cli import status as status_cli
 from smartsplat_dist.cli import verify as verify_cli
 from smartsplat_dist.errors import EXIT_DAMAGED, EXIT_ERROR, EXIT_OK, ArchiveError, SmartsplatError
 
-from tests.archive.archive_helpers import CODEC
 
 
 def main(argv):
@@ -147,7 +146,6 @@ def test_tampered_manifest_row(local_built):
     assert any(MANIFEST in d and repr(rows[0]["id"]) in d and "psnr" in d for d in rep.damaged)
 
 
-@pytest.mark.skipif(not CODEC, reason="needs the codec")
 def test_record_that_fails_its_own_checksum(tmp_path):
     """A record whose sha256 in the marker matches but whose own checksum does not (damaged before commit
     with the check off) is found by the decode pass."""

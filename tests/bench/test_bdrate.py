@@ -1,6 +1,7 @@
 """Bjøntegaard delta rate / PSNR against cases with known answers."""
 import math
 
+import bjontegaard
 import numpy as np
 import pytest
 
@@ -82,3 +83,16 @@ def test_bad_inputs_raise():
         bd_rate([1, 2, 3], [30, 31], [1, 2], [30, 31])
     with pytest.raises(ConfigError, match="unknown BD method"):
         bd_rate(RATE, PSNR, RATE, PSNR, "akima-ish")
+
+
+@pytest.mark.parametrize(("method", "theirs"), [("pchip", "pchip"), ("poly", "cubic")])
+def test_bd_rate_and_quality_match_the_bjontegaard_package(method, theirs):
+    """The ``bjontegaard`` package as an independent oracle: its ``pchip`` is our pchip, its ``cubic`` (one cubic
+    polynomial through all points, VCEG-M33) our ``poly``."""
+    ref_rate, ref_q = [0.1, 0.2, 0.4, 0.8], [28.0, 31.0, 34.0, 36.5]
+    test_rate, test_q = [0.09, 0.17, 0.33, 0.7], [28.3, 31.2, 34.4, 36.9]
+    want = bjontegaard.bd_rate(ref_rate, ref_q, test_rate, test_q, method=theirs)
+    assert want < -10  # a real difference between the curves
+    assert bd_rate(ref_rate, ref_q, test_rate, test_q, method) == pytest.approx(want, abs=1e-9)
+    want_q = bjontegaard.bd_psnr(ref_rate, ref_q, test_rate, test_q, method=theirs)
+    assert bd_quality(ref_rate, ref_q, test_rate, test_q, method) == pytest.approx(want_q, abs=1e-9)

@@ -85,10 +85,14 @@ def test_aggregate_drops_incomplete_points_and_says_why():
 
 
 def test_resolve_datasets_falls_back_to_examples(monkeypatch, tmp_path):
-    monkeypatch.setattr(rd, "SHARED_DATA", tmp_path / "nowhere")
+    monkeypatch.delenv("SMARTSPLAT_BENCH_DATA", raising=False)
     folders, note = rd.resolve_datasets(None, quick=True)
     assert folders == [rd.EXAMPLES] and "bundled example" in note
     assert rd.resolve_datasets([str(tmp_path)], quick=False) == ([tmp_path], None)
+    (tmp_path / "photos-768").mkdir()
+    monkeypatch.setenv("SMARTSPLAT_BENCH_DATA", str(tmp_path))
+    folders, note = rd.resolve_datasets(None, quick=False)
+    assert folders == [tmp_path / "photos-768"] and str(tmp_path / "photos-2k") in note
 
 
 def test_rd_benchmark_end_to_end_with_the_real_codec(small_dir, tmp_path):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from smartsplat_dist.bench import convergence
 from smartsplat_dist.fitting import FitConfig
 
@@ -25,10 +27,15 @@ def test_arguments_and_example_fallback(tmp_path, monkeypatch):
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     convergence.add_arguments(p)
-    monkeypatch.setattr(convergence, "SHARED_PHOTOS", tmp_path / "absent")
+    monkeypatch.delenv("SMARTSPLAT_BENCH_DATA", raising=False)
     args = p.parse_args(["--quick"])
     files, folder, note = convergence._image_files(args)
-    assert len(files) == 2 and folder == str(convergence.EXAMPLES) and "not found" in note
+    assert len(files) == 2 and folder == str(convergence.EXAMPLES) and "example photos" in note
+    monkeypatch.setenv("SMARTSPLAT_BENCH_DATA", str(convergence.EXAMPLES.parent))  # no photos-768/: read as is
+    with pytest.raises(SystemExit):
+        convergence._image_files(p.parse_args(["--quick"]))  # a folder without PNGs
+    files, folder, note = convergence._image_files(p.parse_args(["--quick", "--data", str(convergence.EXAMPLES)]))
+    assert len(files) == 2 and folder == str(convergence.EXAMPLES) and note == ""
 
 
 def test_variant_configs():

@@ -10,7 +10,7 @@ import torch
 from smartsplat_dist.errors import ConfigError, ImageError
 from smartsplat_dist.fitting import FitConfig, fit, psnr
 from smartsplat_dist.fitting.config import LR_PRESETS
-from smartsplat_dist.fitting.loss import ssim as train_ssim
+from smartsplat_dist.fitting.loss import differentiable_ssim as train_ssim
 from smartsplat_dist.fitting.optimize import loss_and_grad, loss_windows, windows
 from smartsplat_dist.model import Gaussians
 from smartsplat_dist.raster import get_backend, render

@@ -12,7 +12,7 @@ from PIL import Image
 import smartsplat_dist
 from smartsplat_dist.errors import ConfigError
 from smartsplat_dist.fitting import FitConfig, fit, psnr
-from smartsplat_dist.fitting.loss import ssim as train_ssim
+from smartsplat_dist.fitting.loss import differentiable_ssim as train_ssim
 from smartsplat_dist.fitting.optimize import loss_and_grad, loss_windows
 from smartsplat_dist.init import initialize
 from smartsplat_dist.model import Gaussians

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from smartsplat_dist.fitting.metrics_reference import ssim as metric_ssim
-from smartsplat_dist.fitting.loss import SSIMTarget, ssim, ssim_reference, ssim_sum
+from smartsplat_dist.fitting.loss import SSIMTarget, differentiable_ssim, ssim_reference, ssim_sum
 
 
 def _images(h=29, w=41, dtype=torch.float64, seed=0):
@@ -18,15 +18,15 @@ def _images(h=29, w=41, dtype=torch.float64, seed=0):
 
 def test_training_ssim_equals_metric_ssim():
     x, y = _images()
-    assert float(ssim(x, y)) == pytest.approx(metric_ssim(x, y), abs=1e-10)
+    assert float(differentiable_ssim(x, y)) == pytest.approx(metric_ssim(x, y), abs=1e-10)
     xf, yf = x.float(), y.float()
-    assert float(ssim(xf, yf)) == pytest.approx(metric_ssim(x, y), abs=2e-5)
+    assert float(differentiable_ssim(xf, yf)) == pytest.approx(metric_ssim(x, y), abs=2e-5)
     # on uint8 images: the metric on uint8, the loss on the same values / 255
     rng = np.random.default_rng(1)
     a = rng.integers(0, 256, (23, 30, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
     ta, tb = torch.from_numpy(a).double() / 255, torch.from_numpy(b).double() / 255
-    assert float(ssim(ta, tb)) == pytest.approx(metric_ssim(a, b), abs=1e-10)
+    assert float(differentiable_ssim(ta, tb)) == pytest.approx(metric_ssim(a, b), abs=1e-10)
 
 
 def test_identical_is_one_and_sum_count():
@@ -39,7 +39,7 @@ def test_identical_is_one_and_sum_count():
 def test_analytic_backward_equals_autograd():
     x0, y = _images(24, 33, seed=2)
     x = x0.clone().requires_grad_()
-    ssim(x, y).backward()
+    differentiable_ssim(x, y).backward()
     xr = x0.clone().requires_grad_()
     ssim_reference(xr, y).backward()
     assert torch.allclose(x.grad, xr.grad, rtol=1e-9, atol=1e-14)
@@ -50,25 +50,25 @@ def test_gradcheck_small():
     x0, y = _images(13, 14, seed=3)
     target = SSIMTarget(y)
     x = x0.clone().requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: ssim(t, target), (x,), eps=1e-6, atol=1e-8)
+    assert torch.autograd.gradcheck(lambda t: differentiable_ssim(t, target), (x,), eps=1e-6, atol=1e-8)
 
 
 def test_float32_gradient_close_to_float64():
     x0, y = _images(30, 30, seed=4)
     x64 = x0.clone().requires_grad_()
-    ssim(x64, y).backward()
+    differentiable_ssim(x64, y).backward()
     x32 = x0.float().requires_grad_()
-    ssim(x32, SSIMTarget(y.float())).backward()
+    differentiable_ssim(x32, SSIMTarget(y.float())).backward()
     assert torch.allclose(x32.grad.double(), x64.grad, rtol=1e-3, atol=1e-6)
 
 
 def test_channel_first_input_and_shape_errors():
     x, y = _images(16, 18)
-    a = ssim(x, y)
-    b = ssim(x.permute(2, 0, 1).unsqueeze(0), y.permute(2, 0, 1).unsqueeze(0))
+    a = differentiable_ssim(x, y)
+    b = differentiable_ssim(x.permute(2, 0, 1).unsqueeze(0), y.permute(2, 0, 1).unsqueeze(0))
     assert float(a) == pytest.approx(float(b), abs=1e-14)
     with pytest.raises(ValueError):
-        ssim(x[:15], y)
+        differentiable_ssim(x[:15], y)
     with pytest.raises(ValueError):
         SSIMTarget(y[:10])
 

@@ -1,14 +1,21 @@
 """The torch metrics (float32, float64 sums) against the float64 reference, and their input forms."""
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_msssim
 import torch
+from PIL import Image
+
+import smartsplat_dist
 
 from smartsplat_dist.errors import ImageError
 from smartsplat_dist.fitting import metrics, metrics_reference as ref
+from smartsplat_dist.fitting.ssim_def import window_1d
 
 
 def _pair(h, w, noise, seed=0):
@@ -49,3 +56,39 @@ def test_bad_inputs_raise_image_error():
         metrics.ssim(a[:10], b[:10])
     with pytest.raises(ImageError):
         metrics.psnr(a.astype(np.int32), b.astype(np.int32))
+
+
+def _photo_and_jpeg(name: str = "Bamboo.png", quality: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """A shipped photo (384 x 256) and its JPEG round trip at ``quality``: uint8 [H, W, 3] each."""
+    path = Path(smartsplat_dist.__file__).parent / "examples" / name
+    with Image.open(path) as im:
+        photo = np.asarray(im.convert("RGB"))
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=quality)
+    return photo, np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _nchw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1).unsqueeze(0)
+
+
+@pytest.mark.parametrize("name", ["Bamboo.png", "Mountain.png"])
+def test_ssim_and_ms_ssim_match_pytorch_msssim(name):
+    """pytorch-msssim as an independent oracle, at our definition: 11x11 window, sigma 1.5, data_range 255, its
+    'valid' filtering (no padding); MS-SSIM on a side divisible by 16, where its odd-size pooling pad never
+    applies."""
+    a, b = _photo_and_jpeg(name)
+    assert a.shape[0] % 16 == 0 and a.shape[1] % 16 == 0
+    # its own window is built in float32 (~1e-6 off ours); the same 11-tap sigma-1.5 window in float64:
+    win = torch.from_numpy(window_1d()).view(1, 1, 1, 11).repeat(3, 1, 1, 1)
+    want_ssim = float(pytorch_msssim.ssim(_nchw(a), _nchw(b), data_range=255, win=win))
+    # our scale weights are the published five normalised to sum to 1 (they sum to 1.0001); its are not
+    weights = [w / sum(ref.MS_SSIM_WEIGHTS) for w in ref.MS_SSIM_WEIGHTS]
+    want_ms = float(pytorch_msssim.ms_ssim(_nchw(a), _nchw(b), data_range=255, win=win, weights=weights))
+    assert float(pytorch_msssim.ssim(_nchw(a), _nchw(b), data_range=255, win_size=11, win_sigma=1.5)) == (
+        pytest.approx(want_ssim, abs=1e-5))  # its defaults: the same definition
+    assert 0.5 < want_ssim < 0.99  # a real, imperfect pair
+    assert ref.ssim(a, b) == pytest.approx(want_ssim, abs=1e-9)
+    assert metrics.ssim(a, b) == pytest.approx(want_ssim, abs=2e-5)
+    assert ref.ms_ssim(a, b) == pytest.approx(want_ms, abs=1e-7)  # its weights are float32
+    assert metrics.ms_ssim(a, b) == pytest.approx(want_ms, abs=2e-5)

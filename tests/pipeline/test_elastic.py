@@ -10,7 +10,7 @@ import time
 import pytest
 
 from smartsplat_dist.archive import open_archive, verify_archive
-from smartsplat_dist.archive.writer import read_markers
+from smartsplat_dist.archive.markers import read_markers
 from smartsplat_dist.errors import EXIT_OK
 from smartsplat_dist.io.storage import Folder
 from smartsplat_dist.pipeline import compress_dataset, faults

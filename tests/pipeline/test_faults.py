@@ -34,11 +34,28 @@ def test_kill_actor_exits_the_process_the_first_times_only(tmp_path):
     assert other.returncode == 0
 
 
-def test_no_fault_is_a_no_op(monkeypatch, tmp_path):
-    monkeypatch.delenv(faults.ENV_FAULT, raising=False)
-    faults.mid_image("abc", "arch")
-    faults.after_commit(100, "arch")
-    monkeypatch.setenv(faults.ENV_FAULT, "pause-driver-after-commits:1:0")
+#: One spec of each fault kind, every one of which would fire on the calls below.
+EVERY_KIND = ("kill-actor:*:1", "slow-actor:*:5", "pause-driver-after-commits:1:0", "kill-driver-after-commits:1")
+
+
+@pytest.mark.parametrize("spec", EVERY_KIND)
+def test_no_fault_is_a_no_op(monkeypatch, tmp_path, spec):
+    """Unset, no kind fires (no exit, kill, sleep or marker file); set, the same calls fire it once."""
+    fired = []
+    monkeypatch.setattr(faults.os, "_exit", lambda status: fired.append(("exit", status)))
+    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: fired.append(("kill", sig)))
+    monkeypatch.setattr(faults.time, "sleep", lambda s: fired.append(("sleep", s)))
     monkeypatch.setenv(faults.ENV_FAULT_DIR, str(tmp_path))
-    faults.after_commit(1, "arch")
-    assert (tmp_path / "driver-paused").read_text() == str(os.getpid())
+
+    def hooks():
+        faults.mid_image("abc", "arch")
+        faults.after_commit(100, "arch")
+
+    monkeypatch.delenv(faults.ENV_FAULT, raising=False)
+    hooks()
+    assert fired == [] and list(tmp_path.iterdir()) == []
+    monkeypatch.setenv(faults.ENV_FAULT, spec)
+    hooks()
+    assert len(fired) == 1, fired
+    if spec.startswith("pause"):
+        assert (tmp_path / "driver-paused").read_text() == str(os.getpid())

@@ -22,7 +22,7 @@ def random_gaussians(n: int, height: int, width: int, seed: int = 0, border: flo
 
 
 def dense_render(means, scales, rotations, colors, height: int, width: int) -> torch.Tensor:
-    """Every Gaussian at every pixel, no culling: the literal DESIGN §1 formula. [H, W, 3]."""
+    """Every Gaussian at every pixel, no culling: the literal docs/design.md §1 formula. [H, W, 3]."""
     q = conics(scales, rotations)
     ys, xs = torch.meshgrid(torch.arange(height, dtype=means.dtype) + 0.5,
                             torch.arange(width, dtype=means.dtype) + 0.5, indexing="ij")

@@ -1,9 +1,10 @@
 """Measurements of the version-1 codec (its bit depths and fake_quantize) on real photos: record size and the
 PSNR the quantiser costs. Version 2 with rate control is measured by ``smartsplat bench rd``.
 
-Run (reads ../shared/data or any folder of images; prints a table and returns the rows)::
+Run (reads photos-768/ of the data folder, ``--data`` or ``$SMARTSPLAT_BENCH_DATA``, or that folder's own
+images; without one, the example photos shipped in the package; prints a table and returns the rows)::
 
-    .venv/bin/python -m smartsplat_dist.codec.measure --images ../shared/data/photos-768 --limit 3 \
+    .venv/bin/python -m smartsplat_dist.bench.quantization --data DIR --limit 3 \
         --cr 50 --steps 300 --qat-steps 60
 
 * ``measure_quantization_loss``: per image, smart init -> fit (``steps``) -> PSNR of the unquantised render
@@ -28,29 +29,25 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
-from ..bench.common import SHARED_DATA
+from ..codec.config import CodecConfig
+from ..codec.quantize import fake_quantize
+from ..codec.record import RecordMeta, decode_record, encode_record
 from ..model import Gaussians, n_gaussians_for_cr
-from .config import CodecConfig
-from .quantize import fake_quantize
-from .record import RecordMeta, decode_record, encode_record
+from ..raster.pixels import render_uint8
+from .common import EXAMPLES, add_data_argument, data_root, photo_folders
 
-DEFAULT_IMAGES = SHARED_DATA / "photos-768"
+
+def default_folder(data: str | None = None) -> Path:
+    """photos-768/ of the data folder (or the folder itself), else the shipped example photos."""
+    root = data_root(data)
+    return photo_folders(root, ["photos-768"])[0] if root else EXAMPLES
 
 
 def _images(folder: Path | str, limit: int | None) -> list[Path]:
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     return paths[:limit] if limit else paths
-
-
-def _render_u8(g: Gaussians, h: int, w: int, backend: str) -> np.ndarray:
-    from ..raster import render
-
-    with torch.no_grad():
-        img = render(g, h, w, backend=backend)
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def measure_quantization_loss(
@@ -61,7 +58,7 @@ def measure_quantization_loss(
     """PSNR of fitted Gaussians before / after the record's quantisation, with and without a QAT fine-tune.
 
     Args:
-        images: image paths (default: the first 3 of ../shared/data/photos-768).
+        images: image paths (default: the first 3 of :func:`default_folder`).
         cr: nominal compression ratio (sets N = floor(3 H W / (7 CR))).
         steps: fit steps before quantising; qat_steps: extra steps with ``fake_quantize`` in the loop (0: skip).
         qat_lr_scale: the fine-tune (and its unquantised control) runs at the default learning rates times this
@@ -74,7 +71,7 @@ def measure_quantization_loss(
     from ..init import initialize
     from ..io.images import load_image
 
-    paths = list(images) if images else _images(DEFAULT_IMAGES, 3)
+    paths = list(images) if images else _images(default_folder(), 3)
     rows = []
     for path in paths:
         img = load_image(path).pixels
@@ -88,8 +85,8 @@ def measure_quantization_loss(
         dec, _ = decode_record(record)
         row = {"name": Path(path).name, "H": h, "W": w, "n": n, "bytes": len(record),
                "bytes_per_gaussian": round(len(record) / n, 3), "real_cr": round(3 * h * w / len(record), 2),
-               "psnr_fit": round(psnr(_render_u8(g, h, w, backend), img), 3),
-               "psnr_quantized": round(psnr(_render_u8(dec, h, w, backend), img), 3)}
+               "psnr_fit": round(psnr(render_uint8(g, h, w, backend), img), 3),
+               "psnr_quantized": round(psnr(render_uint8(dec, h, w, backend), img), 3)}
         row["loss_db"] = round(row["psnr_fit"] - row["psnr_quantized"], 3)
         if qat_steps:
             base = FitConfig()
@@ -100,8 +97,8 @@ def measure_quantization_loss(
             g_qat, _ = fit(g, img, qat_cfg, backend=backend, quantizer=q)
             dec_qat, _ = decode_record(encode_record(g_qat, meta, config, version=1))
             g_ctl, _ = fit(g, img, ctl_cfg, backend=backend)
-            row["psnr_qat_quantized"] = round(psnr(_render_u8(dec_qat, h, w, backend), img), 3)
-            row["psnr_control"] = round(psnr(_render_u8(g_ctl, h, w, backend), img), 3)
+            row["psnr_qat_quantized"] = round(psnr(render_uint8(dec_qat, h, w, backend), img), 3)
+            row["psnr_control"] = round(psnr(render_uint8(g_ctl, h, w, backend), img), 3)
             row["loss_qat_db"] = round(row["psnr_control"] - row["psnr_qat_quantized"], 3)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
@@ -137,7 +134,7 @@ def measure_record_size(
     from ..init import initialize
     from ..io.images import load_image
 
-    paths = list(images) if images else _images(DEFAULT_IMAGES, 3)
+    paths = list(images) if images else _images(default_folder(), 3)
     rows = []
     for path in paths:
         img = load_image(path).pixels
@@ -165,7 +162,7 @@ def measure_record_size(
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", default=str(DEFAULT_IMAGES), help="folder of images")
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=3, help="first N images of the folder")
     p.add_argument("--skip", type=int, default=0, help="skip the first K of those")
     p.add_argument("--cr", type=float, default=50)
@@ -181,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = CodecConfig(a.mean_frac_bits, a.scale_bits, a.rotation_bits, a.color_bits)
-    paths = _images(a.images, a.limit)[a.skip:]
+    paths = _images(default_folder(a.data), a.limit)[a.skip:]
     measure_record_size(paths, cr=a.cr, config=cfg)
     if not a.size_only:
         measure_quantization_loss(paths, cr=a.cr, steps=a.steps, qat_steps=a.qat_steps, config=cfg,
