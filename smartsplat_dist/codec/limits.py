@@ -40,7 +40,9 @@ class DecodeLimits(Settings):
             parse work per byte of input.
         max_overlap: mean number of Gaussian footprints (3.33-sigma boxes, clipped to the output) covering an
             output pixel: the render's work per pixel.
-        max_footprint: largest footprint half-extent as a multiple of the output's longest side.
+        max_footprint: largest footprint half-extent as a multiple of the output's longest side. The fit caps
+            every scale at the image diagonal (``FitConfig.max_scale``), so its footprints reach 3.33 x sqrt(2) =
+            4.7 long sides on a square image; 8 leaves room for quantisation and a raised cap.
     """
 
     max_pixels: int = 300_000_000
@@ -48,7 +50,7 @@ class DecodeLimits(Settings):
     max_gaussians_per_pixel: float = 1.0
     max_stream_expansion: float = 64.0
     max_overlap: float = 64.0
-    max_footprint: float = 4.0
+    max_footprint: float = 8.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -2,6 +2,7 @@
 import math
 
 import pytest
+import torch
 
 from smartsplat_dist.api import decode_image
 from smartsplat_dist.cli import main
@@ -34,6 +35,21 @@ def test_stream_expansion_bounds_parse_work():
         decode_record(rec)
     g, meta = decode_record(rec, DecodeLimits(max_stream_expansion=1e6))
     assert len(g) == 2**21
+
+
+def test_the_default_limits_admit_the_largest_gaussian_a_fit_keeps():
+    """The fit caps scales at the image diagonal: such a Gaussian, at 45 degrees on a square image (the largest
+    footprint relative to the long side), decodes and renders under the default limits."""
+    from smartsplat_dist.codec import RecordMeta, encode_record
+    from smartsplat_dist.fitting import FitConfig
+    from smartsplat_dist.model import Gaussians
+
+    side = 512
+    cap = FitConfig().max_scale * math.hypot(side, side)
+    g = Gaussians(torch.tensor([[256.0, 256.0]]), torch.tensor([[cap, cap]]), torch.tensor([math.pi / 4]),
+                  torch.tensor([[0.2, 0.3, 0.4]]))
+    out = decode_image(encode_record(g, RecordMeta(side, side)), backend="cpu")
+    assert out.shape == (side, side, 3)
 
 
 def test_render_cost_limits():
