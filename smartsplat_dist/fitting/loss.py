@@ -112,9 +112,23 @@ class SSIMTarget:
         self.y = y
         self.hwc = target.detach() if target.dim() == 3 else None  # [H, W, C], for the fused CPU kernel
         self._fused: tuple | None = None
-        stats = _filter(torch.cat([y, y * y], dim=1))
-        c = y.shape[1]
-        self.mu_y, self.e_yy = stats[:, :c], stats[:, c:]
+        self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _torch_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # Lazy: the fused CPU kernel has its own (fused_stats); a 4096 px window's pair is 0.4 GB.
+        if self._stats is None:
+            stats = _filter(torch.cat([self.y, self.y * self.y], dim=1))
+            c = self.y.shape[1]
+            self._stats = (stats[:, :c], stats[:, c:])
+        return self._stats
+
+    @property
+    def mu_y(self) -> torch.Tensor:
+        return self._torch_stats()[0]
+
+    @property
+    def e_yy(self) -> torch.Tensor:
+        return self._torch_stats()[1]
 
     def fused_stats(self):
         """(y [H, 3W], mu_y [H-10, 3(W-10)], e_yy [H-10, 3(W-10)]) float32 numpy for :mod:`.loss_cpu`, cached."""
