@@ -5,7 +5,6 @@ and back: record -> decode -> render (in strips, bounded memory) -> uint8 image.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -71,15 +70,7 @@ def encode_image(
         read/init/fit/encode/decode/metrics_seconds, peak_rss_mb (per stage, where the OS reports it),
         codec, conversions.
     """
-    config = config or EncodeConfig()
-    if cr is not None:
-        config = config.replace(cr=float(cr))
-    if seed is not None:
-        config = config.replace(seed=int(seed))
-    if steps is not None:
-        config = config.replace(fit=dataclasses.replace(config.fit, steps=int(steps)))
-    if init is not None:
-        config = config.replace(init=dataclasses.replace(config.init, method=init))
+    config = (config or EncodeConfig()).with_overrides(cr=cr, steps=steps, init=init, seed=seed)
     backend = resolve_backend(backend)
 
     stages = Stages()

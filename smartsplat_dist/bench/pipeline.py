@@ -15,7 +15,6 @@ without them, crops of the shipped examples (also real photos).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -70,8 +69,7 @@ def run(args) -> dict:
     n = args.images or (6 if args.quick else 12)
     w, h = (int(v) for v in (args.size or ("128x96" if args.quick else "384x256")).lower().split("x"))
     steps = args.steps or (30 if args.quick else 150)
-    config = EncodeConfig(cr=args.cr)
-    config = config.replace(fit=dataclasses.replace(config.fit, steps=steps))
+    config = EncodeConfig().with_overrides(cr=args.cr, steps=steps)
     tmp = Path(tempfile.mkdtemp(prefix="smartsplat-bench-pipeline-"))
     rows = []
     try:

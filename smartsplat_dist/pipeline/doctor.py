@@ -64,7 +64,7 @@ def timed_fit(height: int, width: int, steps: int, cr: float, backend: str) -> d
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]
     img = np.stack([(xx * 7 + yy) % 256, (yy * 5) % 256, rng.integers(0, 256, (height, width))], -1).astype(np.uint8)
-    config = EncodeConfig(cr=cr)
+    config = EncodeConfig().with_overrides(cr=cr)
     g = initialize(img, n_gaussians_for_cr(height, width, cr), config.init, seed=0)
     fc = dataclasses.replace(config.fit, steps=1)
     fit(g, img, fc, backend=backend)

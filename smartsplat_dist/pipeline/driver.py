@@ -36,11 +36,12 @@ from ..archive.layout import image_ids_for, plan_shards
 from ..archive.markers import marker_generation
 from ..archive.writer import ArchiveWriter, StagingError
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
+from ..io.images import OUTPUT_FORMATS
 from ..io.storage import Folder
 from . import faults
 from .progress import Progress
 from .sources import list_sources
-from .worker import CHECKPOINT_MINUTES, FORMATS, CompressWorker, DecodeWorker
+from .worker import CHECKPOINT_MINUTES, CompressWorker, DecodeWorker
 
 #: Environment variables forwarded to every actor through ``runtime_env`` (storage endpoint, region, profile,
 #: fault injection, decode limits). Ray writes these to its logs (``runtime_env_agent.log``), so no secret is
@@ -670,8 +671,8 @@ def decode_archive(
 
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt not in OUTPUT_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
     if not scale > 0:
         raise ConfigError(f"scale must be > 0, got {scale}")
     arc = open_archive(archive, storage_options=storage_options)
@@ -687,7 +688,7 @@ def decode_archive(
             rows[i] = {"id": i, "status": "failed", "error": f"{i}: not in the archive"}
     if not overwrite:  # outputs already there are skipped here, without starting any actor
         existing = set(out.list())
-        ext = FORMATS[fmt]
+        ext = OUTPUT_FORMATS[fmt][0]
         for i in wanted:
             if i not in rows and f"{i}.{ext}" in existing:
                 rows[i] = {"id": i, "status": "skipped", "error": None, "output": out.uri(f"{i}.{ext}")}

@@ -17,6 +17,7 @@ from typing import Any
 from ..archive.layout import check_id, checkpoint_name
 from ..archive.writer import stage, stage_failure
 from ..errors import ImageError, RecordError, SmartsplatError
+from ..io.images import OUTPUT_FORMATS
 from ..io.retry import RetryPolicy, with_retries
 from ..io.storage import Folder, read_uri
 from . import faults
@@ -24,8 +25,6 @@ from . import faults
 #: Default time between two fit checkpoints (``smartsplat compress --checkpoint-minutes``).
 CHECKPOINT_MINUTES = 10.0
 
-#: ``smartsplat decode --format`` choices → file extension.
-FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp", "tiff": "tif"}
 
 
 def set_threads(threads: int | None) -> None:
@@ -203,8 +202,8 @@ class DecodeWorker:
                  scale: float = 1.0, overwrite: bool = False, backend: str = "auto", threads: int | None = None):
         from ..archive import open_archive
 
-        if fmt not in FORMATS:
-            raise SmartsplatError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+        if fmt not in OUTPUT_FORMATS:
+            raise SmartsplatError(f"unknown output format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
         set_threads(threads)
         self.archive = open_archive(archive_url, storage_options=storage_options)
         self.out = Folder(dst_url, storage_options)
@@ -216,7 +215,7 @@ class DecodeWorker:
 
     def output_name(self, image_id: str) -> str:
         """``<id>.<ext>``: ids are checked (letters, digits, ``._-``), so a name can never leave DST."""
-        return f"{check_id(image_id)}.{FORMATS[self.fmt]}"
+        return f"{check_id(image_id)}.{OUTPUT_FORMATS[self.fmt][0]}"
 
     def decode(self, image_id: str) -> dict[str, Any]:
         """Decode one image; row: id, status (``ok`` | ``skipped`` | ``damaged`` | ``failed``), output, seconds,
