@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from .common import EXAMPLES, add_data_argument, data_root, format_table, photo_folders
 
 DESCRIPTION = "pipeline: end-to-end images/hour with 1 and 2 Ray workers, per-image overhead outside the fit"
@@ -38,8 +40,6 @@ def add_arguments(p) -> None:
 
 
 def _sources(args, out: Path, n: int, size: tuple[int, int]) -> tuple[list[Path], str]:
-    from PIL import Image
-
     root = data_root(args.data)
     folder = photo_folders(root, ["photos-768"])[0] if root else EXAMPLES
     files = sorted(folder.glob("*.png"))
@@ -61,10 +61,10 @@ def _sources(args, out: Path, n: int, size: tuple[int, int]) -> tuple[list[Path]
 
 
 def run(args) -> dict:
-    import ray
+    import ray  # lazy: ray is slow to import
 
-    from ..config import EncodeConfig
-    from ..pipeline.driver import compress_dataset, connect
+    from ..config import EncodeConfig  # lazy: config pulls in fitting and init (numba); keeps --help fast
+    from ..pipeline.driver import compress_dataset, connect  # lazy: pulls in the encode config (numba); keeps --help fast
 
     n = args.images or (6 if args.quick else 12)
     w, h = (int(v) for v in (args.size or ("128x96" if args.quick else "384x256")).lower().split("x"))

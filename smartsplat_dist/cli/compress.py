@@ -1,9 +1,9 @@
 """``smartsplat compress SRC DST``: compress a dataset into a sharded archive on a Ray cluster (resumable)."""
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .common import json_line
 from .options import add_cluster_arguments, add_encode_arguments, check_workers, encode_config, storage_options
-from ..errors import ConfigError
 
 
 def register(sub) -> None:
@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pipeline.driver import compress_dataset
+    from ..pipeline.driver import compress_dataset  # lazy: pulls in the encode config (numba); keeps --help fast
 
     check_workers(args)
     if not args.checkpoint_minutes >= 0:

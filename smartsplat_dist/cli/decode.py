@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     install_limits(args)
-    from ..pipeline.driver import decode_archive
+    from ..pipeline.driver import decode_archive  # lazy: pulls in the encode config (numba); keeps --help fast
 
     check_workers(args)
     result = decode_archive(

@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pipeline.doctor import run_doctor
+    from ..pipeline.doctor import run_doctor  # lazy: pulls in fitting (numba); keeps --help fast
 
     found = run_doctor(args.src, args.dst, address=args.address,
                        storage_options=storage_options(args), steps=args.steps, cr=args.cr,

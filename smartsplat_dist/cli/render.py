@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import SmartsplatError
-from ..io.images import SUFFIX_FORMATS
+from ..errors import RecordError, SmartsplatError
+from ..io.images import SUFFIX_FORMATS, encode_image_bytes
 from ..io.storage import atomic_write
 from .common import add_limit_argument, install_limits
 from .options import add_backend_argument
@@ -21,9 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..api import decode_image
-    from ..errors import RecordError
-    from ..io.images import encode_image_bytes
+    from ..api import decode_image  # lazy: api pulls in fitting and init (numba); keeps --help fast
 
     fmt = SUFFIX_FORMATS.get(Path(args.output).suffix.lower())
     if fmt is None:

@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     install_limits(args)
-    from ..report import write_report
+    from ..report import write_report  # lazy: report pulls in the api (fitting, numba); keeps --help fast
 
     if args.samples < 0:
         raise ConfigError(f"--samples must be >= 0, got {args.samples}")

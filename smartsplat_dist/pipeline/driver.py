@@ -32,9 +32,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
+from ..archive import open_archive
 from ..archive.layout import image_ids_for, plan_shards
 from ..archive.markers import marker_generation
+from ..archive.reader import Archive
 from ..archive.writer import ArchiveWriter, StagingError
+from ..config import EncodeConfig
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
 from ..io.images import OUTPUT_FORMATS
 from ..io.storage import Folder
@@ -121,7 +124,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
     that ``--address auto`` joins the running one instead. ``address`` (``auto``, ``host:port``,
     ``ray://...``): join it, deliberately. Already initialised (e.g. inside a test or a notebook): reuse it.
     """
-    import ray
+    import ray  # lazy: ray is slow to import
 
     say = log or (lambda m: None)
     if ray.is_initialized():
@@ -134,7 +137,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
         return True
     running = None
     try:
-        from ray._private.services import find_bootstrap_address
+        from ray._private.services import find_bootstrap_address  # lazy: ray is slow to import
 
         running = find_bootstrap_address(None)
     except Exception:  # noqa: BLE001 - only used for the message
@@ -171,7 +174,7 @@ def plan_actors(n_items: int, workers: int | None, gpus_per_worker: float | None
     ``gpus_per_worker`` GPUs as nodes come and go, at most ``workers`` (default: as many as there is work for).
     CPU actors: default ``workers = max(1, CPUs // 4)``; each reserves ``CPUs / workers`` (fractional when there
     are more workers than CPUs; at most the largest node's CPUs) and runs that many torch/numba threads."""
-    import ray
+    import ray  # lazy: ray is slow to import
 
     res = ray.cluster_resources()
     total_cpus = float(res.get("CPU", 0.0))
@@ -220,7 +223,7 @@ class _Pool:
 
     def __init__(self, cls: type, args: tuple, plan: ActorPlan, method: str,
                  on_message: Callable[[str], None] | None = None):
-        import ray
+        import ray  # lazy: ray is slow to import
 
         self.ray = ray
         self.remote_cls = ray.remote(cls)
@@ -291,7 +294,7 @@ class _Pool:
     def _request(self, n: int) -> None:
         """Ask the autoscaler for ``n`` actors' worth of GPUs (0 withdraws the request)."""
         try:
-            from ray.autoscaler.sdk import request_resources
+            from ray.autoscaler.sdk import request_resources  # lazy: ray is slow to import
 
             bundle = {"GPU": self.plan.num_gpus}
             if self.plan.num_cpus > 0:
@@ -356,7 +359,7 @@ class _Pool:
 
 def _reason(err: BaseException) -> str:
     """One line for a task failure: the cause of a RayTaskError, or the actor's death."""
-    import ray
+    import ray  # lazy: ray is slow to import
 
     if isinstance(err, ray.exceptions.RayActorError):
         text = str(err).strip().splitlines()
@@ -401,8 +404,6 @@ def _run_queue(pool: _Pool, queue: deque, max_retries: int, on_done: Callable[[t
 
 
 def _config_dict(config) -> dict[str, Any]:
-    from ..config import EncodeConfig
-
     if config is None:
         return EncodeConfig().to_dict()
     if isinstance(config, dict):
@@ -454,7 +455,7 @@ def compress_dataset(
     Returns:
         :class:`Result`; ``exit_code`` is EXIT_OK when every image is archived, EXIT_PARTIAL when some failed.
     """
-    import ray
+    import ray  # lazy: ray is slow to import
 
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
@@ -598,8 +599,6 @@ def _reopen_failed(writer: ArchiveWriter, markers: dict[int, dict[str, Any]], ge
     unstaged (to be fitted), and it is dropped from ``markers`` and entered in ``generation_of`` (index → the
     generation to commit). The committed shard stays the shard until the new generation's marker exists.
     Returns the number of failed images reopened."""
-    from ..archive.reader import Archive
-
     reopened = 0
     bad = [k for k, m in markers.items() if any(r.get("status") != "ok" for r in m["rows"])]
     if not bad:
@@ -619,7 +618,7 @@ def _reopen_failed(writer: ArchiveWriter, markers: dict[int, dict[str, Any]], ge
 
 
 def _describe_plan(plan: ActorPlan, prog: Progress, local: bool, gpus_per_worker: float | None) -> None:
-    import ray
+    import ray  # lazy: ray is slow to import
 
     if plan.num_gpus > 0:
         prog.message(f"  up to {plan.workers} GPU actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU; "
@@ -665,9 +664,7 @@ def decode_archive(
     ``ids``: only these (default: every archived image). Existing outputs are skipped unless ``overwrite``.
     A damaged record (checksum, truncation) is refused and listed; the others are decoded.
     ``exit_code``: EXIT_OK, EXIT_DAMAGED when a record was damaged, else EXIT_PARTIAL when some failed."""
-    import ray
-
-    from ..archive import open_archive
+    import ray  # lazy: ray is slow to import
 
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
