@@ -5,7 +5,6 @@ and back: record -> decode -> render (in strips, bounded memory) -> uint8 image.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -13,13 +12,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize
+from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize, read_meta
 from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
 from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
 from .fitting.metrics import quality
-from .fitting.metrics_reference import psnr as reference_psnr, ssim as reference_ssim
+from .fitting.metrics_reference import psnr as reference_psnr
+from .fitting.metrics_reference import ssim as reference_ssim
 from .init import initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
@@ -71,15 +71,7 @@ def encode_image(
         read/init/fit/encode/decode/metrics_seconds, peak_rss_mb (per stage, where the OS reports it),
         codec, conversions.
     """
-    config = config or EncodeConfig()
-    if cr is not None:
-        config = config.replace(cr=float(cr))
-    if seed is not None:
-        config = config.replace(seed=int(seed))
-    if steps is not None:
-        config = config.replace(fit=dataclasses.replace(config.fit, steps=int(steps)))
-    if init is not None:
-        config = config.replace(init=dataclasses.replace(config.init, method=init))
+    config = (config or EncodeConfig()).with_overrides(cr=cr, steps=steps, init=init, seed=seed)
     backend = resolve_backend(backend)
 
     stages = Stages()
@@ -234,7 +226,6 @@ def decode_image(record: bytes, scale: float = 1.0, backend: str = "auto",
     """
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not scale > 0:
         raise ConfigError(f"scale must be a finite number > 0, got {scale}")
-    from .codec import read_meta
 
     meta = read_meta(record, limits)
     height, width = output_size(meta.height, meta.width, scale, limits)  # before decoding the streams

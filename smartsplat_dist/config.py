@@ -5,6 +5,7 @@ float32 rounding), so an archive begun on a GPU cluster can be resumed on CPU no
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,27 @@ class EncodeConfig(Settings):
             raise ConfigError(f"rate must be one of {', '.join(RATE_MODES)}, got {self.rate!r}")
         if self.max_pixels <= 0:
             raise ConfigError(f"max_pixels must be > 0, got {self.max_pixels}")
+
+    def with_overrides(self, *, cr: float | None = None, rate: str | None = None, steps: int | None = None,
+                       init: str | None = None, seed: int | None = None,
+                       max_pixels: int | None = None) -> "EncodeConfig":
+        """This config with the settings that are not None changed: the one path from a command's flags or
+        :func:`~smartsplat_dist.api.encode_image`'s shortcuts to a config (``steps`` is the fit's, ``init`` the
+        initialisation method)."""
+        changes: dict[str, Any] = {}
+        if cr is not None:
+            changes["cr"] = float(cr)
+        if rate is not None:
+            changes["rate"] = rate
+        if seed is not None:
+            changes["seed"] = int(seed)
+        if max_pixels is not None:
+            changes["max_pixels"] = int(max_pixels)
+        if steps is not None:
+            changes["fit"] = dataclasses.replace(self.fit, steps=int(steps))
+        if init is not None:
+            changes["init"] = dataclasses.replace(self.init, method=init)
+        return self.replace(**changes)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EncodeConfig":

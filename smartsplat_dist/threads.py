@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterator
+
+import torch
 
 _ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -46,8 +49,6 @@ class ThreadPlan:
 
 def _ray_cpus() -> float | None:
     """CPUs reserved by the Ray actor/task this process runs, or None outside Ray (never imports Ray)."""
-    import sys
-
     ray = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return None
@@ -112,16 +113,15 @@ def apply(cpus: int | None = None) -> ThreadPlan:
     p = plan(cpus)
     for var in _ENV_VARS:
         os.environ[var] = str(p.blas if var != "NUMBA_NUM_THREADS" else p.numba)
-    import torch
 
     try:
-        import numba
+        import numba  # lazy: numba reads NUMBA_NUM_THREADS, set just above, when it is first imported
 
         numba.set_num_threads(max(1, min(p.numba, numba.config.NUMBA_NUM_THREADS)))
     except ImportError:
         pass
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # lazy: threadpoolctl is optional (not a dependency)
 
         threadpool_limits(p.blas)
     except ImportError:
@@ -138,7 +138,7 @@ def applied() -> ThreadPlan:
 
 def numba_threads() -> int:
     """Threads a numba kernel launch uses: the applied plan's, capped by numba's pool size."""
-    import numba
+    import numba  # lazy: numba reads NUMBA_NUM_THREADS when it is first imported: apply() sets it first
 
     return max(1, min(applied().numba, numba.config.NUMBA_NUM_THREADS))
 
@@ -146,8 +146,6 @@ def numba_threads() -> int:
 @contextlib.contextmanager
 def torch_threads(n: int | None = None) -> Iterator[int]:
     """Run a torch-only section with ``n`` intra-op threads (default: the whole budget), then restore."""
-    import torch
-
     n = applied().cpus if n is None else max(1, int(n))
     before = torch.get_num_threads()
     torch.set_num_threads(n)

@@ -15,12 +15,28 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Iterable
 
+from .. import __version__
 from ..errors import ArchiveError, RecordError
 from ..io.storage import Folder
 from .layout import (
+    FORMAT_VERSION,
+    MANIFEST,
+    MARKER_FORMAT,
+    RUN_FORMAT,
+    RUN_JSON,
+    SHARDS,
+    STAGING,
+    check_id,
+    current_markers,
+    dumps,
+    listing_digest,
+    loads,
+    order_row,
     parse_shard_name,
-    FORMAT_VERSION, MANIFEST, MARKER_FORMAT, RUN_FORMAT, RUN_JSON, SHARDS, STAGING, check_id, dumps, listing_digest,
-    current_markers, loads, order_row, shard_marker_name, shard_tar_name, staged_record_name, staged_row_name,
+    shard_marker_name,
+    shard_tar_name,
+    staged_record_name,
+    staged_row_name,
     superseded_shard_files,
 )
 from .markers import as_folder, manifest_rows, read_markers, read_run_json, read_staged
@@ -46,7 +62,6 @@ def _now() -> str:
 
 def _code_version() -> str:
     try:
-        from .. import __version__
         return str(__version__)
     except ImportError:
         return "unknown"

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Mapping
 
 import numpy as np
+from PIL import Image, features
 
 from ..errors import ConfigError
 
@@ -60,18 +61,12 @@ SPECS: dict[str, CodecSpec] = {
 
 
 def _pil(pixels: np.ndarray):
-    from PIL import Image
-
     return Image.fromarray(pixels, "RGB")
 
 
 def availability() -> dict[str, str | None]:
     """Each codec's name -> None if usable here, else the reason it is not."""
     out: dict[str, str | None] = {}
-    try:
-        from PIL import features
-    except ImportError as err:  # pragma: no cover - Pillow is a dependency
-        return {c: f"Pillow is not importable: {err}" for c in CODECS}
     checks = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "jpeg2000": "jpg_2000"}
     for name, feature in checks.items():
         try:
@@ -82,7 +77,7 @@ def availability() -> dict[str, str | None]:
             why = f"this Pillow build has no {feature} support"
         out[name] = None if ok else why
     try:
-        import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+        import pillow_jxl  # noqa: F401  # lazy: a PIL plugin: registers JPEG XL
 
         out["jpegxl"] = None
     except ImportError as err:
@@ -115,7 +110,7 @@ def encode(codec: str, pixels: np.ndarray, q: float) -> bytes:
         ratio = max(1.0, 3.0 * h * w / math.exp(q))
         im.save(buf, "JPEG2000", quality_mode="rates", quality_layers=[ratio], irreversible=True)
     elif codec == "jpegxl":
-        import pillow_jxl  # noqa: F401
+        import pillow_jxl  # noqa: F401  # lazy: a PIL plugin: registers JPEG XL
 
         im.save(buf, "JXL", quality=float(q), effort=7)
     return buf.getvalue()
@@ -124,8 +119,7 @@ def encode(codec: str, pixels: np.ndarray, q: float) -> bytes:
 def decode(codec: str, data: bytes) -> np.ndarray:
     """Decode a file made by :func:`encode`: uint8 [H, W, 3]."""
     if codec == "jpegxl":
-        import pillow_jxl  # noqa: F401
-    from PIL import Image
+        import pillow_jxl  # noqa: F401  # lazy: a PIL plugin: registers JPEG XL
 
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB"))
@@ -229,7 +223,7 @@ class ClassicResult:
 
 def default_metrics() -> dict[str, Metric]:
     """PSNR, SSIM and MS-SSIM from :mod:`smartsplat_dist.fitting.metrics` (uint8 [H, W, 3] pairs)."""
-    from ..fitting import metrics
+    from ..fitting import metrics  # lazy: fitting pulls in numba; keeps --help fast
 
     return {"psnr": metrics.psnr, "ssim": metrics.ssim, "ms_ssim": metrics.ms_ssim}
 

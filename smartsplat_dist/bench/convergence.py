@@ -24,13 +24,17 @@ L1 + SSIM. The "steps to reach" figures have the resolution of ``--eval-every``.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ..errors import ConfigError
 from ..model import n_gaussians_for_cr
 from ..raster import backend_device, get_backend, resolve_backend
 from ..raster.pixels import render_uint8
@@ -91,8 +95,7 @@ def _parse_value(text: str) -> Any:
 
 def variant_config(spec: str, steps: int):
     """The FitConfig of a variant spec: ``+``-joined :data:`VARIANTS` names or ``field=value`` changes."""
-    from ..errors import ConfigError
-    from ..fitting import FitConfig
+    from ..fitting import FitConfig  # lazy: fitting pulls in numba; keeps --help fast
 
     parts = [t.strip() for t in spec.split("+") if t.strip()]
     if parts == ["defaults"]:
@@ -153,8 +156,6 @@ def ablation_summary(per_image: list[dict[str, Any]], at: int) -> tuple[list[dic
 
 def merge(paths: list[str], at: int) -> dict[str, Any]:
     """Join ``--variants`` results (per image, curves by variant) and print the ablation summary."""
-    import json
-
     by_image: dict[str, dict[str, Any]] = {}
     configs: dict[str, Any] = {}
     for path in paths:
@@ -192,8 +193,6 @@ def _image_files(args) -> tuple[list[Path], str, str]:
 
 
 def _load(path: Path, downscale: int) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("RGB")
         if downscale > 1:
@@ -202,7 +201,7 @@ def _load(path: Path, downscale: int) -> np.ndarray:
 
 
 def _evaluate(g, image: np.ndarray, backend: str) -> tuple[float, float]:
-    from ..fitting.metrics import psnr, ssim
+    from ..fitting.metrics import psnr, ssim  # lazy: fitting pulls in numba; keeps --help fast
 
     u8 = render_uint8(g, image.shape[0], image.shape[1], backend)
     return psnr(u8, image), ssim(u8, image)
@@ -215,9 +214,7 @@ def run_curve(image: np.ndarray, g0, config, backend: str, eval_every: int) -> d
         dict: steps [K] (number of updates), psnr [K], ssim [K], fit_seconds [K] (loop time without the
         evaluations), seconds_per_step.
     """
-    from dataclasses import replace
-
-    from ..fitting import fit
+    from ..fitting import fit  # lazy: fitting pulls in numba; keeps --help fast
 
     p0, s0 = _evaluate(g0, image, backend)
     curve: dict[str, Any] = {"steps": [0], "psnr": [p0], "ssim": [s0], "fit_seconds": [0.0]}
@@ -248,7 +245,7 @@ def steps_to_reach(curve: dict[str, Any], target: float) -> int | None:
 
 def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int = 3) -> dict[str, float]:
     """Seconds of one training step split into render (forward + backward) and SSIM (forward + backward)."""
-    from ..fitting.loss import SSIMTarget, ssim_sum
+    from ..fitting.loss import SSIMTarget, ssim_sum  # lazy: fitting pulls in numba; keeps --help fast
 
     name = resolve_backend(backend)
     device = backend_device(name)
@@ -279,9 +276,9 @@ def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int
 
 
 def run(args) -> dict[str, Any]:
-    from ..fitting import FitConfig
-    from ..fitting.config import LR_PRESETS
-    from ..init import InitConfig, initialize
+    from ..fitting import FitConfig  # lazy: fitting pulls in numba; keeps --help fast
+    from ..fitting.config import LR_PRESETS  # lazy: fitting pulls in numba; keeps --help fast
+    from ..init import InitConfig, initialize  # lazy: init pulls in numba; keeps --help fast
 
     if args.threads:
         torch.set_num_threads(args.threads)

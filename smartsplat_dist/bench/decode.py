@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
+from ..bench.common import machine
+from ..codec import RecordMeta, encode_record
+from ..io.images import load_image
+from ..model import Gaussians, n_gaussians_for_cr
 from .common import format_table
 
 DESCRIPTION = "decode (render) time and peak memory of a 16K record on CPU (and GPU), megapixels per second"
@@ -51,10 +57,6 @@ def synthetic_gaussians(height: int, width: int, n: int, seed: int = 0):
     Returns: :class:`~smartsplat_dist.model.Gaussians` (means [N, 2] px, scales [N, 2] px, rotations [N],
     colors [N, 3]), float32 on CPU.
     """
-    import torch
-
-    from ..model import Gaussians
-
     rng = np.random.default_rng(seed)
     s_base = math.sqrt(height * width / (math.pi * n)) / 3.0
     n_imp = int(round(0.7 * n))
@@ -77,10 +79,7 @@ def synthetic_gaussians(height: int, width: int, n: int, seed: int = 0):
 
 def init_gaussians(image: str, n: int, seed: int = 0):
     """Smart init of an 8x Lanczos upsample of ``image`` (DIV16K-like). Returns (Gaussians, height, width)."""
-    from PIL import Image
-
-    from ..init import initialize
-    from ..io.images import load_image
+    from ..init import initialize  # lazy: init pulls in numba; keeps --help fast
 
     small = load_image(image).pixels
     h, w = small.shape[0] * 8, small.shape[1] * 8
@@ -90,16 +89,12 @@ def init_gaussians(image: str, n: int, seed: int = 0):
 
 def make_record(gaussians, height: int, width: int) -> bytes:
     """Encode Gaussians for a height x width frame into a record (default codec settings)."""
-    from ..codec import RecordMeta, encode_record
-
     return encode_record(gaussians, RecordMeta(height=height, width=width, n=len(gaussians)))
 
 
 def _worker(record_path: str, backend: str, repeat: int) -> dict[str, Any]:
     """Runs in the subprocess: warm up on a tiny record, then decode the big one ``repeat`` times."""
-    import torch
-
-    from ..api import decode_image
+    from ..api import decode_image  # lazy: api pulls in fitting and init (numba); keeps --help fast
 
     tiny = make_record(synthetic_gaussians(32, 32, 16), 32, 32)
     decode_image(tiny, backend=backend)
@@ -147,11 +142,6 @@ def measure_decode(record: bytes, backend: str, repeat: int = 1, timeout: float 
 
 
 def run(args) -> dict[str, Any]:
-    import torch
-
-    from ..bench.common import machine
-    from ..model import n_gaussians_for_cr
-
     quick = bool(getattr(args, "quick", False))
     crs = tuple(args.cr) if args.cr else (QUICK_CRS if quick else FULL_CRS)
     repeat = args.repeat or (1 if quick else 2)
@@ -189,8 +179,6 @@ def run(args) -> dict[str, Any]:
 
 
 def _image_size(path: str) -> tuple[int, int]:
-    from PIL import Image
-
     with Image.open(path) as im:
         return im.height, im.width
 

@@ -18,13 +18,18 @@ runs it with the defaults.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ..model import n_gaussians_for_cr
+from ..raster import get_backend
 from .common import add_data_argument, data_root, format_table
+from .raster import synthetic_gaussians
 
 DESCRIPTION = ("GPU check: cuda vs cpu backend (image, gradients), fit step time and peak GPU memory at 768x512, "
                "4K and 16K, projected hours per DIV16K image; --dry-run (or no CUDA) says what it would do")
@@ -56,8 +61,6 @@ def _sizes(text: str) -> list[tuple[int, int]]:
 
 def plan(args) -> list[str]:
     """The steps the check runs, as lines of text."""
-    from ..model import n_gaussians_for_cr
-
     lines = [f"parity: render + backward of the same synthetic Gaussians with backends cuda and cpu at "
              f"{', '.join(f'{w}x{h}/{n}' for h, w, n in PARITY_CASES)}; pass if max |image diff| <= {IMAGE_TOL:g} "
              f"and every gradient's max relative error <= {GRAD_TOL:g}"]
@@ -76,9 +79,6 @@ def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def parity(cases=PARITY_CASES) -> list[dict[str, Any]]:
     """cuda vs cpu backend on the same inputs: image and gradient errors per case."""
-    from ..raster import get_backend
-    from .raster import synthetic_gaussians
-
     rows = []
     for h, w, n in cases:
         g = synthetic_gaussians(n, h, w)
@@ -99,8 +99,6 @@ def parity(cases=PARITY_CASES) -> list[dict[str, Any]]:
 
 
 def _image(w: int, h: int, data: str | None = None) -> tuple[np.ndarray, str]:
-    from PIL import Image
-
     root = data_root(data)
     folder = root / "photos-2k" if root else None
     files = sorted(folder.glob("*.png")) if folder and folder.is_dir() else []
@@ -115,11 +113,7 @@ def _image(w: int, h: int, data: str | None = None) -> tuple[np.ndarray, str]:
 
 def fit_step(w: int, h: int, cr: float, steps: int, data: str | None = None) -> dict[str, Any]:
     """Seconds per fit step and peak GPU memory of a CUDA fit at w x h."""
-    import dataclasses
-
-    from ..fitting import FitConfig, fit
-    from ..model import n_gaussians_for_cr
-    from .raster import synthetic_gaussians
+    from ..fitting import FitConfig, fit  # lazy: fitting pulls in numba; keeps --help fast
 
     image, source = _image(w, h, data)
     n = n_gaussians_for_cr(h, w, cr)

@@ -26,8 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
-from .common import EXAMPLES as _EXAMPLES, add_data_argument, data_root, format_table
+from ..model import n_gaussians_for_cr
+from ..raster import render
+from .common import EXAMPLES as _EXAMPLES
+from .common import add_data_argument, data_root, format_table
 
 DESCRIPTION = ("initialisation time and peak memory, 2K photos to DIV16K-like (8x Lanczos upsample), CR 50-500; "
                "initial PSNR with/without colour coverage normalisation")
@@ -57,7 +62,6 @@ def _rss_mb(field: str = "VmRSS") -> float:
 def _load(spec: dict[str, Any]) -> np.ndarray:
     if spec["kind"] == "npy":
         return np.load(spec["path"])
-    from PIL import Image
 
     with Image.open(spec["path"]) as im:
         im = im.convert("RGB")
@@ -68,10 +72,9 @@ def _load(spec: dict[str, Any]) -> np.ndarray:
 
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
-    import numba
+    import numba  # lazy: numba is slow to import
 
-    from ..init import InitConfig, initialize
-    from ..model import n_gaussians_for_cr
+    from ..init import InitConfig, initialize  # lazy: init pulls in numba; keeps --help fast
 
     config = InitConfig(method=spec["method"])
     initialize(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), 50, config)  # warm up
@@ -149,11 +152,7 @@ def _cases(args) -> list[dict[str, Any]]:
 
 
 def _coverage_study(args) -> list[dict[str, Any]]:
-    import torch
-
-    from ..init import InitConfig, initialize
-    from ..model import n_gaussians_for_cr
-    from ..raster import render
+    from ..init import InitConfig, initialize  # lazy: init pulls in numba; keeps --help fast
 
     root = data_root(args.data)
     folder = root / "photos-768" if root else None
@@ -163,14 +162,13 @@ def _coverage_study(args) -> list[dict[str, Any]]:
         paths, images = sorted(_EXAMPLES.glob("*.png")), "shipped examples 384x256"
     paths = paths[:5] if args.quick else paths
     try:
-        from ..raster import cpu_backend  # noqa: F401
+        from ..raster import cpu_backend  # noqa: F401  # lazy: numba kernel module (compiles on first use)
 
         backend = "cpu"
     except Exception:  # noqa: BLE001 - the fast backend is optional here
         backend = "torch"
     variants = [("smart", False), ("smart", True), ("random", True)]
     rows = []
-    from PIL import Image
 
     for p in paths:
         with Image.open(p) as im:
@@ -203,7 +201,7 @@ def _coverage_study(args) -> list[dict[str, Any]]:
 
 
 def run(args) -> dict[str, Any]:
-    from ..init import InitConfig
+    from ..init import InitConfig  # lazy: init pulls in numba; keeps --help fast
 
     rows = []
     for case in _cases(args):

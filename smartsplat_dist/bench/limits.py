@@ -11,7 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ..codec.limits import UNLIMITED, DecodeLimits
+from ..codec.record import decode_record, read_demand
+from ..model import n_gaussians_for_cr
+from ..raster.footprint import bbox_half_extent
 from .common import format_table
+from .decode import HEIGHT_16K, WIDTH_16K, _image_size, init_gaussians, make_record, synthetic_gaussians
 
 DESCRIPTION = "what a 16K record asks for (pixels, Gaussians, stream bytes, render overlap, footprint) vs the decode limits"
 
@@ -25,12 +32,6 @@ def add_arguments(p) -> None:
 
 def measure(record: bytes) -> dict[str, Any]:
     """The figures :mod:`smartsplat_dist.codec.limits` checks, for ``record`` (no limits applied)."""
-    import torch
-
-    from ..codec.limits import UNLIMITED
-    from ..codec.record import decode_record, read_demand
-    from ..raster.footprint import bbox_half_extent
-
     meta, decoded = read_demand(record, UNLIMITED)
     t0 = time.perf_counter()
     g, _ = decode_record(record, UNLIMITED)
@@ -48,10 +49,6 @@ def measure(record: bytes) -> dict[str, Any]:
 
 
 def run(args) -> dict[str, Any]:
-    from ..codec.limits import DecodeLimits
-    from ..model import n_gaussians_for_cr
-    from .decode import HEIGHT_16K, WIDTH_16K, _image_size, init_gaussians, make_record, synthetic_gaussians
-
     if args.record:
         record, source = Path(args.record).read_bytes(), args.record
     elif args.from_init:

@@ -15,12 +15,13 @@ without them, crops of the shipped examples (also real photos).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from .common import EXAMPLES, add_data_argument, data_root, format_table, photo_folders
 
@@ -39,8 +40,6 @@ def add_arguments(p) -> None:
 
 
 def _sources(args, out: Path, n: int, size: tuple[int, int]) -> tuple[list[Path], str]:
-    from PIL import Image
-
     root = data_root(args.data)
     folder = photo_folders(root, ["photos-768"])[0] if root else EXAMPLES
     files = sorted(folder.glob("*.png"))
@@ -62,16 +61,15 @@ def _sources(args, out: Path, n: int, size: tuple[int, int]) -> tuple[list[Path]
 
 
 def run(args) -> dict:
-    import ray
+    import ray  # lazy: ray is slow to import
 
-    from ..config import EncodeConfig
-    from ..pipeline.driver import compress_dataset, connect
+    from ..config import EncodeConfig  # lazy: config pulls in fitting and init (numba); keeps --help fast
+    from ..pipeline.driver import compress_dataset, connect  # lazy: pulls in the encode config (numba); keeps --help fast
 
     n = args.images or (6 if args.quick else 12)
     w, h = (int(v) for v in (args.size or ("128x96" if args.quick else "384x256")).lower().split("x"))
     steps = args.steps or (30 if args.quick else 150)
-    config = EncodeConfig(cr=args.cr)
-    config = config.replace(fit=dataclasses.replace(config.fit, steps=steps))
+    config = EncodeConfig().with_overrides(cr=args.cr, steps=steps)
     tmp = Path(tempfile.mkdtemp(prefix="smartsplat-bench-pipeline-"))
     rows = []
     try:

@@ -37,11 +37,11 @@ def rd_figure_png(panels: Mapping[str, Mapping[str, Curve]], title: str | None =
     Returns:
         PNG bytes.
     """
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
+    from matplotlib.ticker import FuncFormatter  # lazy: matplotlib is slow to import
 
     plain = FuncFormatter(lambda v, _pos: f"{v:g}")
 

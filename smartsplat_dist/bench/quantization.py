@@ -34,6 +34,9 @@ import torch
 from ..codec.config import CodecConfig
 from ..codec.quantize import fake_quantize
 from ..codec.record import RecordMeta, decode_record, encode_record
+from ..fitting import FitConfig, fit, psnr
+from ..init import initialize
+from ..io.images import load_image
 from ..model import Gaussians, n_gaussians_for_cr
 from ..raster.pixels import render_uint8
 from .common import EXAMPLES, add_data_argument, data_root, photo_folders
@@ -67,10 +70,6 @@ def measure_quantization_loss(
         one dict per image: name, H, W, n, bytes, bytes_per_gaussian, real_cr, psnr_fit, psnr_quantized,
         loss_db, and with QAT: psnr_qat_quantized, psnr_control (same extra steps, unquantised), loss_qat_db.
     """
-    from ..fitting import FitConfig, fit, psnr
-    from ..init import initialize
-    from ..io.images import load_image
-
     paths = list(images) if images else _images(default_folder(), 3)
     rows = []
     for path in paths:
@@ -131,9 +130,6 @@ def measure_record_size(
     seed: int = 0, tile_16k: bool = True, log: Callable[[str], None] | None = print,
 ) -> list[dict]:
     """Bytes per Gaussian of smart-init Gaussians (and of a DIV16K-sized tiling of them), with timings."""
-    from ..init import initialize
-    from ..io.images import load_image
-
     paths = list(images) if images else _images(default_folder(), 3)
     rows = []
     for path in paths:

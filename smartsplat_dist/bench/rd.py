@@ -24,9 +24,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..io.images import load_image
 from . import classic
 from .bdrate import bd_quality, bd_rate
 from .common import DATA_ENV, EXAMPLES, add_data_argument, data_root, format_table, machine, photo_folders
+from .plots import rd_figure_png
 
 DESCRIPTION = ("rate-distortion on real photographs against JPEG, WebP, AVIF, JPEG 2000 and JPEG XL at matched "
                "file size (PSNR, SSIM, MS-SSIM, bpp, encode/decode time, BD-rate, RD plot)")
@@ -101,8 +103,8 @@ def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: 
     """
     kwargs: dict[str, Any] = {}
     if encode_fn is None or decode_fn is None:
-        from ..api import decode_image, encode_image
-        from ..config import EncodeConfig
+        from ..api import decode_image, encode_image  # lazy: api pulls in fitting and init (numba); keeps --help fast
+        from ..config import EncodeConfig  # lazy: config pulls in fitting and init (numba); keeps --help fast
 
         encode_fn, decode_fn = encode_fn or encode_image, decode_fn or decode_image
         kwargs["config"] = EncodeConfig(rate=rate)
@@ -227,8 +229,6 @@ def run_rd(
 
     Returns: (rows, curves from :func:`aggregate`, codec availability).
     """
-    from ..io.images import load_image
-
     metrics = classic.default_metrics() if metrics is None else metrics
     available = classic.availability()
     rows: list[dict[str, Any]] = []
@@ -314,8 +314,6 @@ def run(args) -> dict[str, Any]:
             written.append(str(path))
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "bdrate.json").write_text(json.dumps(_clean(table), indent=2) + "\n")
-
-    from .plots import rd_figure_png
 
     title = f"{kind} — {info['label']} ({info['host']}), {steps} steps"
     plot_path = out.with_suffix(".png")

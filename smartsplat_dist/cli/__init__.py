@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from ..errors import EXIT_ERROR, SmartsplatError
+from ..threads import apply as apply_threads
 
 COMMANDS = ("encode", "render", "compress", "decode", "status", "verify", "bench", "report", "doctor")
 
@@ -27,7 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..threads import apply as apply_threads
 
     apply_threads()  # torch / numba / BLAS threads from the CPUs this process may use
     try:

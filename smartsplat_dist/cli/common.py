@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Callable
 
+from ..codec.limits import install, parse_limit_args
+
 
 def _plain(value):
     if isinstance(value, float) and not math.isfinite(value):
@@ -51,8 +53,6 @@ def add_limit_argument(p) -> None:
 
 def install_limits(args):
     """The DecodeLimits of ``--limit``, made this process's (and its Ray workers') defaults."""
-    from ..codec.limits import install, parse_limit_args
-
     limits = parse_limit_args(getattr(args, "limit", None))
     if getattr(args, "limit", None):
         install(limits)

@@ -1,12 +1,9 @@
 """``smartsplat decode ARCHIVE DST``: decode an archive's records to image files (Ray; idempotent)."""
 from __future__ import annotations
 
-from .common import json_line, add_limit_argument, install_limits
-
-
-from ..errors import ConfigError
-from ..io.storage import parse_storage_options
-from .compress import add_cluster_arguments
+from ..io.images import OUTPUT_FORMATS
+from .common import add_limit_argument, install_limits, json_line
+from .options import add_cluster_arguments, check_workers, storage_options
 
 
 def register(sub) -> None:
@@ -18,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("archive", help="archive folder, local or s3://")
     p.add_argument("dst", help="output folder, local or s3://")
     p.add_argument("--ids", nargs="+", default=None, metavar="ID", help="only these image ids")
-    p.add_argument("--format", dest="fmt", choices=("png", "jpeg", "webp", "tiff"), default="png")
+    p.add_argument("--format", dest="fmt", choices=tuple(OUTPUT_FORMATS), default="png")
     p.add_argument("--scale", type=float, default=1.0, help="output size factor (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="rewrite outputs that exist")
     add_limit_argument(p)
@@ -29,14 +26,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     install_limits(args)
-    from ..pipeline.driver import decode_archive
+    from ..pipeline.driver import decode_archive  # lazy: pulls in the encode config (numba); keeps --help fast
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    check_workers(args)
     result = decode_archive(
         args.archive, args.dst, ids=args.ids, fmt=args.fmt, scale=args.scale, workers=args.workers,
         gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker, address=args.address,
-        storage_options=parse_storage_options(args.storage_options), overwrite=args.overwrite,
+        storage_options=storage_options(args), overwrite=args.overwrite,
         backend=args.backend, progress=not args.quiet,
     )
     if args.json:

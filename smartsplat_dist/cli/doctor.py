@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..io.storage import parse_storage_options
+from .options import add_backend_argument, add_storage_options, storage_options
 
 
 def register(sub) -> None:
@@ -17,21 +17,21 @@ def register(sub) -> None:
     p.add_argument("src", nargs="?", help="images, as for compress")
     p.add_argument("dst", nargs="?", help="archive location, as for compress")
     p.add_argument("--address", default=None, help="Ray cluster to check (auto, HOST:PORT); default: a local one")
-    p.add_argument("--storage-options", default=None, metavar="JSON", help="fsspec options (JSON object)")
+    add_storage_options(p)
     p.add_argument("--steps", type=int, default=2000, help="fit steps per image of the planned run")
     p.add_argument("--cr", type=float, default=100.0, help="nominal compression ratio of the planned run")
     p.add_argument("--gpus-per-worker", type=float, default=1.0, help="0: the run will use CPU actors")
     p.add_argument("--fit-steps", type=int, default=2, help="steps of the timed fit (after one warm-up step)")
     p.add_argument("--no-fit", action="store_true", help="skip the timed fit")
-    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto")
+    add_backend_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..pipeline.doctor import run_doctor
+    from ..pipeline.doctor import run_doctor  # lazy: pulls in fitting (numba); keeps --help fast
 
     found = run_doctor(args.src, args.dst, address=args.address,
-                       storage_options=parse_storage_options(args.storage_options), steps=args.steps, cr=args.cr,
+                       storage_options=storage_options(args), steps=args.steps, cr=args.cr,
                        fit_steps=args.fit_steps, gpus_per_worker=args.gpus_per_worker, backend=args.backend,
                        fit=not args.no_fit)
     for line in found.info:

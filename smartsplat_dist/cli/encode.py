@@ -6,38 +6,28 @@ from pathlib import Path
 from ..errors import SmartsplatError
 from ..io.storage import atomic_write
 from .common import json_line, progress_printer
+from .options import add_backend_argument, add_encode_arguments, encode_config
 
 
 def register(sub) -> None:
     p = sub.add_parser("encode", help="compress one image into a .ssplat record")
     p.add_argument("image", help="input image (PNG, JPEG, TIFF, WebP, ...)")
     p.add_argument("-o", "--output", required=True, help="output record, e.g. OUT.ssplat")
-    p.add_argument("--cr", type=float, default=100.0, help="nominal compression ratio (default: %(default)s)")
-    p.add_argument("--rate", choices=("budget", "paper"), default="budget",
-                   help="how the record follows its byte budget 3HW/CR: budget (default) buys as many Gaussians as the budget allows and fills it to [CR, 1.03 CR]; paper keeps the paper's N = 3HW/(7 CR) and the default steps")
-    p.add_argument("--steps", type=int, default=None, help="fit steps (default: the fit config's)")
-    p.add_argument("--init", choices=("smart", "random"), default="smart", help="initialisation (default: smart)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto")
-    p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (decompression-bomb guard)")
+    add_encode_arguments(p)
+    add_backend_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..api import encode_image
-    from ..config import EncodeConfig
+    from ..api import encode_image  # lazy: api pulls in fitting and init (numba); keeps --help fast
 
     if not Path(args.image).is_file():
         raise SmartsplatError(f"{args.image}: no such file")
-    config = EncodeConfig(rate=args.rate)
-    if args.max_pixels is not None:
-        config = config.replace(max_pixels=args.max_pixels)
+    config = encode_config(args)
     try:
-        record, stats = encode_image(
-            args.image, cr=args.cr, steps=args.steps, init=args.init, seed=args.seed, backend=args.backend,
-            config=config, progress=None if args.quiet else progress_printer(args.image),
-        )
+        record, stats = encode_image(args.image, backend=args.backend, config=config,
+                                     progress=None if args.quiet else progress_printer(args.image))
     except SmartsplatError as err:  # every error names the file it is about
         if str(err).startswith(f"{args.image}:"):
             raise

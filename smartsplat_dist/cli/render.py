@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import SmartsplatError
+from ..errors import RecordError, SmartsplatError
+from ..io.images import SUFFIX_FORMATS, encode_image_bytes
 from ..io.storage import atomic_write
 from .common import add_limit_argument, install_limits
+from .options import add_backend_argument
 
 
 def register(sub) -> None:
@@ -13,22 +15,17 @@ def register(sub) -> None:
     p.add_argument("record", help="input record (.ssplat)")
     p.add_argument("-o", "--output", required=True, help="output image; format from the extension (png, jpg, webp, tif)")
     p.add_argument("--scale", type=float, default=1.0, help="output size factor (default: 1)")
-    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto")
+    add_backend_argument(p)
     add_limit_argument(p)
     p.set_defaults(func=run)
 
 
-FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
-
-
 def run(args) -> int:
-    from ..api import decode_image
-    from ..errors import RecordError
-    from ..io.images import encode_image_bytes
+    from ..api import decode_image  # lazy: api pulls in fitting and init (numba); keeps --help fast
 
-    fmt = FORMATS.get(Path(args.output).suffix.lower())
+    fmt = SUFFIX_FORMATS.get(Path(args.output).suffix.lower())
     if fmt is None:
-        raise SmartsplatError(f"{args.output}: unknown image format; use one of {', '.join(sorted(FORMATS))}")
+        raise SmartsplatError(f"{args.output}: unknown image format; use one of {', '.join(sorted(SUFFIX_FORMATS))}")
     try:
         data = Path(args.record).read_bytes()
     except OSError as err:

@@ -1,12 +1,11 @@
 """``smartsplat report ARCHIVE -o report.html``: one self-contained HTML page about an archive."""
 from __future__ import annotations
 
-from .common import add_limit_argument, install_limits
-
 import sys
 
 from ..errors import ConfigError
-from ..io.storage import parse_storage_options
+from .common import add_limit_argument, install_limits
+from .options import add_backend_argument, add_storage_options, storage_options
 
 
 def register(sub) -> None:
@@ -20,22 +19,19 @@ def register(sub) -> None:
     p.add_argument("--source-root", metavar="DIR",
                    help="read the originals only under this folder or s3:// prefix (same relative path, else "
                         "same file name); without it no original is read: an archive's source URIs are not trusted")
-    p.add_argument("--storage-options", metavar="JSON",
-                   help='fsspec options for the archive and the sources, e.g. \'{"client_kwargs": '
-                        '{"endpoint_url": "http://127.0.0.1:9000"}}\'')
+    add_storage_options(p)
     add_limit_argument(p)
-    p.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default="auto",
-                   help="render backend for the decoded crops")
+    add_backend_argument(p, "render backend for the decoded crops")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     install_limits(args)
-    from ..report import write_report
+    from ..report import write_report  # lazy: report pulls in the api (fitting, numba); keeps --help fast
 
     if args.samples < 0:
         raise ConfigError(f"--samples must be >= 0, got {args.samples}")
-    options = parse_storage_options(args.storage_options)
+    options = storage_options(args)
     path = write_report(args.archive, args.output, rd_path=args.rd, samples=args.samples,
                         source_root=args.source_root, storage_options=options, backend=args.backend,
                         log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -5,14 +5,7 @@ import json
 
 from ..archive import archive_status
 from ..errors import EXIT_DAMAGED, EXIT_OK
-from ..io.storage import parse_storage_options
-
-
-def add_storage_options(p) -> None:
-    p.add_argument("--storage-options", metavar="JSON",
-                   help='fsspec options for s3:// URLs as JSON or @file, e.g. '
-                        '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\' '
-                        "(default: the AWS_* environment variables)")
+from .options import add_storage_options, storage_options
 
 
 def register(sub) -> None:
@@ -30,7 +23,7 @@ def _fmt(v, spec: str) -> str:
 
 
 def run(args) -> int:
-    st = archive_status(args.archive, parse_storage_options(args.storage_options))
+    st = archive_status(args.archive, storage_options(args))
     if args.json:
         print(json.dumps(st, sort_keys=True))
         return EXIT_DAMAGED if st["damaged"] else EXIT_OK

@@ -1,14 +1,12 @@
 """``smartsplat verify ARCHIVE``: check every shard, record and marker; exit 4 if anything is damaged."""
 from __future__ import annotations
 
-from .common import add_limit_argument, install_limits
-
 import json
 
 from ..archive import verify_archive
 from ..errors import EXIT_DAMAGED, EXIT_OK
-from ..io.storage import parse_storage_options
-from .status import add_storage_options
+from .common import add_limit_argument, install_limits
+from .options import add_storage_options, storage_options
 
 
 def register(sub) -> None:
@@ -26,7 +24,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     install_limits(args)
-    rep = verify_archive(args.archive, parse_storage_options(args.storage_options),
+    rep = verify_archive(args.archive, storage_options(args),
                          check_records=not args.no_decode)
     if args.json:
         print(json.dumps(rep.to_dict(), sort_keys=True))

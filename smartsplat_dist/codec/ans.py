@@ -19,6 +19,7 @@ or that is not exactly used up by the declared symbols, is refused.
 from __future__ import annotations
 
 import numpy as np
+from constriction import stream
 
 from ..errors import RecordError
 
@@ -46,14 +47,10 @@ def blocks(n: int) -> list[tuple[int, int]]:
 
 
 def _stack():
-    from constriction import stream
-
     return stream.stack
 
 
 def _model(counts: np.ndarray):
-    from constriction import stream
-
     return stream.model.Categorical(PRIOR + counts * float(1 << PRIOR_SHIFT), perfect=False)
 
 

@@ -18,7 +18,10 @@ import math
 import os
 from dataclasses import dataclass, fields
 
+import torch
+
 from ..errors import ConfigError, RecordError
+from ..raster.footprint import bbox_half_extent
 from ..settings import Settings
 
 #: Environment variable holding a JSON object of DecodeLimits fields: the process-wide defaults (the CLI sets
@@ -144,10 +147,6 @@ def output_size(height: int, width: int, scale: float, limits: DecodeLimits | No
 
 def check_render(g, height: int, width: int, limits: DecodeLimits | None = None) -> None:
     """Footprints of Gaussians ``g`` (already scaled to the output) on a ``height`` x ``width`` output."""
-    import torch
-
-    from ..raster.footprint import bbox_half_extent
-
     lim = limits or current_limits()
     if len(g) == 0:
         return

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+from safetensors.torch import load, save
 
 FORMAT = "smartsplat-fit-checkpoint"
 VERSION = "1"
@@ -117,8 +118,6 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 
 def to_bytes(state: FitState, fingerprint: str) -> bytes:
     """The checkpoint file's bytes (safetensors with the metadata of the module doc)."""
-    from safetensors.torch import save
-
     meta = {"format": FORMAT, "version": VERSION, "step": str(int(state.step)), "fingerprint": str(fingerprint),
             "lr": json.dumps(state.lr, sort_keys=True), "sha256": _digest(state.tensors)}
     return save(state.tensors, metadata=meta)
@@ -142,8 +141,6 @@ def _metadata(data: bytes) -> dict[str, str]:
 
 def from_bytes(data: bytes, fingerprint: str) -> FitState:
     """Parse and check a checkpoint; CheckpointError when it is damaged or belongs to another fit."""
-    from safetensors.torch import load
-
     meta = _metadata(data)
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"not a fit checkpoint (format {meta.get('format')!r} {meta.get('version')!r})")

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ..threads import numba_threads
 from .ssim_def import HALO, K1, K2, WINDOW_SIZE, window_1d
 
 #: SSIM's constants for values in [0, 1] (L = 1).
@@ -133,7 +134,7 @@ class SSIMTarget:
     def fused_stats(self):
         """(y [H, 3W], mu_y [H-10, 3(W-10)], e_yy [H-10, 3(W-10)]) float32 numpy for :mod:`.loss_cpu`, cached."""
         if self._fused is None:
-            from .loss_cpu import WINDOW, target_stats
+            from .loss_cpu import WINDOW, target_stats  # lazy: numba kernel module, needed on the CPU backend only
 
             if self.hwc is None or self.hwc.shape[2] != 3:
                 raise ValueError("the fused CPU loss needs a target given as [H, W, 3]")
@@ -222,9 +223,8 @@ class _FusedL1SSIM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, img, target, st, owned, w_l1, w_ssim, out):
-        from .loss_cpu import l1_ssim_grad
-        from ..raster.cpu_backend import launch_lock
-        from ..threads import numba_threads
+        from ..raster.cpu_backend import launch_lock  # lazy: numba kernel module, needed on the CPU backend only
+        from .loss_cpu import l1_ssim_grad  # lazy: numba kernel module, needed on the CPU backend only
 
         h, w = int(img.shape[0]), int(img.shape[1])
         x = img.detach().contiguous().numpy().reshape(h, 3 * w)

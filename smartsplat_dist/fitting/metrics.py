@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ImageError
+from ..threads import torch_threads
 from .loss import _filter
 from .metrics_reference import DEFAULT_TILE, MS_SSIM_WEIGHTS, _check_pair, ms_ssim_scales
 from .ssim_def import HALO, K1, K2, PEAK, psnr_from_sse
@@ -119,8 +120,6 @@ def _sums(a: Any, b: Any, levels: int, tile: int, device: torch.device, want_sse
 
 
 def _run(a: Any, b: Any, levels: int, tile: int, device: torch.device | str | None, want_sse: bool):
-    from ..threads import torch_threads
-
     dev = _device_of(a, b, device)
     if dev.type != "cpu":
         with torch.no_grad():

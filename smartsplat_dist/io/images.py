@@ -57,6 +57,13 @@ FORMATS: dict[str, tuple[str, dict]] = {
     "bmp": ("BMP", {}),
 }
 
+#: The formats the commands write (``smartsplat decode --format``, ``smartsplat render -o``): name -> its file
+#: extensions, the first the one written.
+OUTPUT_FORMATS: dict[str, tuple[str, ...]] = {"png": ("png",), "jpeg": ("jpg", "jpeg"), "webp": ("webp",),
+                                              "tiff": ("tif", "tiff")}
+#: An output file's suffix -> its format (``smartsplat render -o OUT.jpg``).
+SUFFIX_FORMATS: dict[str, str] = {f".{ext}": name for name, exts in OUTPUT_FORMATS.items() for ext in exts}
+
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -316,4 +323,4 @@ def encode_image_bytes(pixels: np.ndarray, format: str = "png") -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "LoadedImage", "load_image", "save_image", "encode_image_bytes"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "OUTPUT_FORMATS", "SUFFIX_FORMATS", "LoadedImage", "load_image", "save_image", "encode_image_bytes"]

@@ -10,11 +10,24 @@ Checks, each giving info lines and problem lines:
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..config import EncodeConfig
+from ..fitting import fit
+from ..init import initialize
+from ..io.storage import Folder, open_source
+from ..model import n_gaussians_for_cr
+from .driver import connect
+from .sources import list_sources
 
 
 @dataclass
@@ -27,8 +40,6 @@ def gpu_probe() -> dict[str, Any]:
     """What this process sees of CUDA: torch, device name and memory, gsplat's CUDA extension, Triton."""
     out: dict[str, Any] = {"host": os.uname().nodename}
     try:
-        import torch
-
         out["cuda"] = bool(torch.cuda.is_available())
         if out["cuda"]:
             p = torch.cuda.get_device_properties(0)
@@ -36,13 +47,13 @@ def gpu_probe() -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - reported, not raised
         out["cuda"], out["torch_error"] = False, f"{type(err).__name__}: {err}"
     try:
-        from gsplat.cuda._backend import _C  # noqa: F401 - the compiled extension (built at image build time)
+        from gsplat.cuda._backend import _C  # noqa: F401  # lazy: gsplat is optional (its compiled CUDA extension)
 
         out["gsplat_cuda"] = _C is not None
     except Exception as err:  # noqa: BLE001
         out["gsplat_cuda"], out["gsplat_error"] = False, f"{type(err).__name__}: {str(err)[:200]}"
     try:
-        import triton  # noqa: F401
+        import triton  # noqa: F401  # lazy: triton is optional (CUDA only)
 
         out["triton"] = True
     except Exception as err:  # noqa: BLE001
@@ -52,19 +63,10 @@ def gpu_probe() -> dict[str, Any]:
 
 def timed_fit(height: int, width: int, steps: int, cr: float, backend: str) -> dict[str, float]:
     """Seconds per fit step on a synthetic image of this size (after one warm-up step)."""
-    import dataclasses
-
-    import numpy as np
-
-    from ..config import EncodeConfig
-    from ..fitting import fit
-    from ..init import initialize
-    from ..model import n_gaussians_for_cr
-
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]
     img = np.stack([(xx * 7 + yy) % 256, (yy * 5) % 256, rng.integers(0, 256, (height, width))], -1).astype(np.uint8)
-    config = EncodeConfig(cr=cr)
+    config = EncodeConfig().with_overrides(cr=cr)
     g = initialize(img, n_gaussians_for_cr(height, width, cr), config.init, seed=0)
     fc = dataclasses.replace(config.fit, steps=1)
     fit(g, img, fc, backend=backend)
@@ -74,10 +76,6 @@ def timed_fit(height: int, width: int, steps: int, cr: float, backend: str) -> d
 
 
 def _image_sizes(listing: list[str], storage_options) -> list[tuple[str, int, int]]:
-    from PIL import Image
-
-    from ..io.storage import open_source
-
     Image.MAX_IMAGE_PIXELS = None  # headers only: no pixels are decoded here
     out = []
     for uri in listing:
@@ -90,11 +88,7 @@ def run_doctor(src: str | None, dst: str | None, *, address: str | None = None, 
                steps: int = 2000, cr: float = 100.0, fit_steps: int = 2, gpus_per_worker: float = 1.0,
                backend: str = "auto", fit: bool = True) -> Findings:
     """All the checks of the module doc; ``fit=False`` skips the timed fit."""
-    import ray
-
-    from .driver import connect
-    from .sources import list_sources
-    from ..io.storage import Folder
+    import ray  # lazy: ray is slow to import
 
     f = Findings()
     started = connect(address)
@@ -110,7 +104,7 @@ def run_doctor(src: str | None, dst: str | None, *, address: str | None = None, 
         if gpus_per_worker > 0 and not gpu_nodes:
             f.problems.append("ray: no GPU node in the cluster now (an autoscaling cluster adds them when the run "
                               "asks; a local one never will: use --gpus-per-worker 0)")
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # lazy: ray is slow to import
 
         probe = ray.remote(gpu_probe)
         for n in gpu_nodes:

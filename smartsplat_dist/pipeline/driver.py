@@ -32,15 +32,19 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable
 
+from ..archive import open_archive
 from ..archive.layout import image_ids_for, plan_shards
 from ..archive.markers import marker_generation
+from ..archive.reader import Archive
 from ..archive.writer import ArchiveWriter, StagingError
+from ..config import EncodeConfig
 from ..errors import EXIT_DAMAGED, EXIT_OK, EXIT_PARTIAL, ArchiveError, ConfigError
+from ..io.images import OUTPUT_FORMATS
 from ..io.storage import Folder
 from . import faults
 from .progress import Progress
 from .sources import list_sources
-from .worker import CHECKPOINT_MINUTES, FORMATS, CompressWorker, DecodeWorker
+from .worker import CHECKPOINT_MINUTES, CompressWorker, DecodeWorker
 
 #: Environment variables forwarded to every actor through ``runtime_env`` (storage endpoint, region, profile,
 #: fault injection, decode limits). Ray writes these to its logs (``runtime_env_agent.log``), so no secret is
@@ -120,7 +124,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
     that ``--address auto`` joins the running one instead. ``address`` (``auto``, ``host:port``,
     ``ray://...``): join it, deliberately. Already initialised (e.g. inside a test or a notebook): reuse it.
     """
-    import ray
+    import ray  # lazy: ray is slow to import
 
     say = log or (lambda m: None)
     if ray.is_initialized():
@@ -133,7 +137,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
         return True
     running = None
     try:
-        from ray._private.services import find_bootstrap_address
+        from ray._private.services import find_bootstrap_address  # lazy: ray is slow to import
 
         running = find_bootstrap_address(None)
     except Exception:  # noqa: BLE001 - only used for the message
@@ -170,7 +174,7 @@ def plan_actors(n_items: int, workers: int | None, gpus_per_worker: float | None
     ``gpus_per_worker`` GPUs as nodes come and go, at most ``workers`` (default: as many as there is work for).
     CPU actors: default ``workers = max(1, CPUs // 4)``; each reserves ``CPUs / workers`` (fractional when there
     are more workers than CPUs; at most the largest node's CPUs) and runs that many torch/numba threads."""
-    import ray
+    import ray  # lazy: ray is slow to import
 
     res = ray.cluster_resources()
     total_cpus = float(res.get("CPU", 0.0))
@@ -219,7 +223,7 @@ class _Pool:
 
     def __init__(self, cls: type, args: tuple, plan: ActorPlan, method: str,
                  on_message: Callable[[str], None] | None = None):
-        import ray
+        import ray  # lazy: ray is slow to import
 
         self.ray = ray
         self.remote_cls = ray.remote(cls)
@@ -290,7 +294,7 @@ class _Pool:
     def _request(self, n: int) -> None:
         """Ask the autoscaler for ``n`` actors' worth of GPUs (0 withdraws the request)."""
         try:
-            from ray.autoscaler.sdk import request_resources
+            from ray.autoscaler.sdk import request_resources  # lazy: ray is slow to import
 
             bundle = {"GPU": self.plan.num_gpus}
             if self.plan.num_cpus > 0:
@@ -355,7 +359,7 @@ class _Pool:
 
 def _reason(err: BaseException) -> str:
     """One line for a task failure: the cause of a RayTaskError, or the actor's death."""
-    import ray
+    import ray  # lazy: ray is slow to import
 
     if isinstance(err, ray.exceptions.RayActorError):
         text = str(err).strip().splitlines()
@@ -400,8 +404,6 @@ def _run_queue(pool: _Pool, queue: deque, max_retries: int, on_done: Callable[[t
 
 
 def _config_dict(config) -> dict[str, Any]:
-    from ..config import EncodeConfig
-
     if config is None:
         return EncodeConfig().to_dict()
     if isinstance(config, dict):
@@ -453,7 +455,7 @@ def compress_dataset(
     Returns:
         :class:`Result`; ``exit_code`` is EXIT_OK when every image is archived, EXIT_PARTIAL when some failed.
     """
-    import ray
+    import ray  # lazy: ray is slow to import
 
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
@@ -597,8 +599,6 @@ def _reopen_failed(writer: ArchiveWriter, markers: dict[int, dict[str, Any]], ge
     unstaged (to be fitted), and it is dropped from ``markers`` and entered in ``generation_of`` (index → the
     generation to commit). The committed shard stays the shard until the new generation's marker exists.
     Returns the number of failed images reopened."""
-    from ..archive.reader import Archive
-
     reopened = 0
     bad = [k for k, m in markers.items() if any(r.get("status") != "ok" for r in m["rows"])]
     if not bad:
@@ -618,7 +618,7 @@ def _reopen_failed(writer: ArchiveWriter, markers: dict[int, dict[str, Any]], ge
 
 
 def _describe_plan(plan: ActorPlan, prog: Progress, local: bool, gpus_per_worker: float | None) -> None:
-    import ray
+    import ray  # lazy: ray is slow to import
 
     if plan.num_gpus > 0:
         prog.message(f"  up to {plan.workers} GPU actor(s), each {plan.num_gpus:g} GPU / {plan.num_cpus:g} CPU; "
@@ -664,14 +664,12 @@ def decode_archive(
     ``ids``: only these (default: every archived image). Existing outputs are skipped unless ``overwrite``.
     A damaged record (checksum, truncation) is refused and listed; the others are decoded.
     ``exit_code``: EXIT_OK, EXIT_DAMAGED when a record was damaged, else EXIT_PARTIAL when some failed."""
-    import ray
-
-    from ..archive import open_archive
+    import ray  # lazy: ray is slow to import
 
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt not in OUTPUT_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
     if not scale > 0:
         raise ConfigError(f"scale must be > 0, got {scale}")
     arc = open_archive(archive, storage_options=storage_options)
@@ -687,7 +685,7 @@ def decode_archive(
             rows[i] = {"id": i, "status": "failed", "error": f"{i}: not in the archive"}
     if not overwrite:  # outputs already there are skipped here, without starting any actor
         existing = set(out.list())
-        ext = FORMATS[fmt]
+        ext = OUTPUT_FORMATS[fmt][0]
         for i in wanted:
             if i not in rows and f"{i}.{ext}" in existing:
                 rows[i] = {"id": i, "status": "skipped", "error": None, "output": out.uri(f"{i}.{ext}")}

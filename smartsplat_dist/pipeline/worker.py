@@ -14,25 +14,29 @@ import time
 import warnings
 from typing import Any
 
+import torch
+
+from ..api import decode_image, encode_image
+from ..archive import open_archive
 from ..archive.layout import check_id, checkpoint_name
 from ..archive.writer import stage, stage_failure
+from ..config import EncodeConfig
 from ..errors import ImageError, RecordError, SmartsplatError
+from ..fitting.checkpoint import Checkpointer, install_sigterm_handler
+from ..io.images import OUTPUT_FORMATS, encode_image_bytes, load_image
 from ..io.retry import RetryPolicy, with_retries
 from ..io.storage import Folder, read_uri
+from ..threads import apply
 from . import faults
 
 #: Default time between two fit checkpoints (``smartsplat compress --checkpoint-minutes``).
 CHECKPOINT_MINUTES = 10.0
 
-#: ``smartsplat decode --format`` choices → file extension.
-FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp", "tiff": "tif"}
 
 
 def set_threads(threads: int | None) -> None:
     """Set this actor's torch / numba / BLAS threads (:func:`smartsplat_dist.threads.apply`): ``threads`` when
     given, else the actor's Ray ``num_cpus`` (or its affinity mask)."""
-    from ..threads import apply
-
     apply(threads if threads and threads >= 1 else None)
 
 
@@ -42,8 +46,6 @@ def _short(err: BaseException) -> str:
 
 
 def _oom_types() -> tuple[type[BaseException], ...]:
-    import torch
-
     return (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
 
 
@@ -64,9 +66,6 @@ class CompressWorker:
     def __init__(self, archive_url: str, storage_options: dict[str, Any] | None, encode_config_dict: dict[str, Any],
                  backend: str = "auto", threads: int | None = None, checkpoint_minutes: float = CHECKPOINT_MINUTES,
                  retry: RetryPolicy = RetryPolicy()):
-        from ..config import EncodeConfig
-        from ..fitting.checkpoint import install_sigterm_handler
-
         set_threads(threads)
         self.checkpoint_minutes = float(checkpoint_minutes)
         self.retry = retry
@@ -89,9 +88,6 @@ class CompressWorker:
         Extra row keys: ``read_seconds`` (storage read), ``encode_seconds`` (init + fit + encode + metrics),
         ``fit_seconds`` (the fit loop alone), ``stage_seconds`` (writing to the archive), ``conversions``,
         ``pid`` (of the actor)."""
-        from ..api import encode_image
-        from ..io.images import load_image
-
         check_id(image_id)
         t0 = time.perf_counter()
         base = {"source": source_uri, "pid": self.pid}
@@ -169,7 +165,6 @@ class CompressWorker:
         """The image's :class:`~smartsplat_dist.fitting.checkpoint.Checkpointer` (None when checkpoints are off)."""
         if self.checkpoint_minutes <= 0:
             return None
-        from ..fitting.checkpoint import Checkpointer
 
         name = checkpoint_name(image_id)
         return Checkpointer(
@@ -201,10 +196,8 @@ class DecodeWorker:
 
     def __init__(self, archive_url: str, dst_url: str, storage_options: dict[str, Any] | None, fmt: str = "png",
                  scale: float = 1.0, overwrite: bool = False, backend: str = "auto", threads: int | None = None):
-        from ..archive import open_archive
-
-        if fmt not in FORMATS:
-            raise SmartsplatError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+        if fmt not in OUTPUT_FORMATS:
+            raise SmartsplatError(f"unknown output format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
         set_threads(threads)
         self.archive = open_archive(archive_url, storage_options=storage_options)
         self.out = Folder(dst_url, storage_options)
@@ -216,14 +209,11 @@ class DecodeWorker:
 
     def output_name(self, image_id: str) -> str:
         """``<id>.<ext>``: ids are checked (letters, digits, ``._-``), so a name can never leave DST."""
-        return f"{check_id(image_id)}.{FORMATS[self.fmt]}"
+        return f"{check_id(image_id)}.{OUTPUT_FORMATS[self.fmt][0]}"
 
     def decode(self, image_id: str) -> dict[str, Any]:
         """Decode one image; row: id, status (``ok`` | ``skipped`` | ``damaged`` | ``failed``), output, seconds,
         error, plus read/decode/write seconds."""
-        from ..api import decode_image
-        from ..io.images import encode_image_bytes
-
         t0 = time.perf_counter()
         row: dict[str, Any] = {"id": image_id, "pid": self.pid}
         try:

@@ -34,6 +34,7 @@ import contextlib
 import math
 import os
 import threading
+import time
 from typing import Iterator
 
 import numba
@@ -42,6 +43,7 @@ import torch
 from numba import njit, prange
 
 from ..model import SIGMA_MAX
+from ..threads import numba_threads
 from .footprint import bbox_half_extent, conics
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
@@ -193,8 +195,6 @@ def _backward(means, conic, colors, r0, r1, grad_out, g_means, g_conic, g_colors
 
 
 def _threads() -> int:
-    from ..threads import numba_threads
-
     return numba_threads()
 
 
@@ -262,8 +262,6 @@ def render_cpu(means: torch.Tensor, scales: torch.Tensor, rotations: torch.Tenso
 
 def _threading_benchmark() -> None:  # pragma: no cover - a measurement, run by hand
     """Alternate torch ops with render+backward at 512^2 / 20k and print the time per step."""
-    import time
-
     g = torch.Generator().manual_seed(0)
     n, h, w = 20000, 512, 512
     means = (torch.rand(n, 2, generator=g) * torch.tensor([w, h])).requires_grad_()

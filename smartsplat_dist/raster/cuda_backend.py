@@ -42,8 +42,8 @@ def _load_kernels():
     global _kernels
     if _kernels is not None:
         return _kernels
-    import triton
-    import triton.language as tl
+    import triton  # lazy: triton is optional (CUDA only)
+    import triton.language as tl  # lazy: triton is optional (CUDA only)
 
     @triton.jit
     def fwd_kernel(means_ptr, conic_ptr, colors_ptr, offsets_ptr, flat_ptr, n_isects, n_tiles, tile_w,
@@ -160,7 +160,7 @@ def _bin_with(isect_tiles, isect_offset_encode, means: torch.Tensor, radii: torc
 
 def bin_gsplat(means, radii, tile_w, tile_h):
     """gsplat CUDA binning. means [N, 2] f32, radii [N, 2] i32 -> (offsets [th*tw] i32, flatten_ids [M] i32)."""
-    import gsplat
+    import gsplat  # lazy: gsplat is optional (its CUDA extension)
 
     return _bin_with(gsplat.isect_tiles, gsplat.isect_offset_encode, means, radii, tile_w, tile_h)
 

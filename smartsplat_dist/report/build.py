@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from ..api import decode_image
+from ..archive import open_archive
+from ..archive.layout import staged_record_name
+from ..bench.plots import rd_figure_png
+from ..codec import read_meta
 from ..errors import ConfigError, SmartsplatError
+from ..fitting.metrics import psnr
+from ..io.images import DEFAULT_MAX_PIXELS, load_image
+from ..io.storage import read_uri
+from .crops import decode_window, detail_window, png_bytes_data_uri, png_data_uri
 
 #: Side of the 100% crops, pixels.
 CROP = 256
@@ -96,9 +105,6 @@ def _inside_root(uri: str, source_root: str) -> bool:
 def load_original(row: dict[str, Any], source_root: str | None, common_root: str | None,
                   storage_options: dict[str, Any] | None, max_pixels: int | None) -> tuple[np.ndarray | None, str]:
     """(pixels uint8 [H, W, 3] or None, where it came from or why not). Reads only under ``source_root``."""
-    from ..io.images import DEFAULT_MAX_PIXELS, load_image
-    from ..io.storage import read_uri
-
     source = row.get("source")
     if not isinstance(source, str) or not source:
         return None, "the manifest row has no source"
@@ -130,10 +136,6 @@ SKIPPED_NO_ROOT = "original not read: the report reads originals only under --so
 def make_sample(archive, row: dict[str, Any], *, source_root: str | None, common_root: str | None,
                 storage_options: dict[str, Any] | None, backend: str, max_pixels: int | None) -> Sample:
     """Crop the most detailed 256x256 window of the original and the same window of the decoded image."""
-    from ..api import decode_image
-    from ..fitting.metrics import psnr
-    from .crops import decode_window, detail_window, png_data_uri
-
     sample = Sample(row=row)
     try:
         record = _record_of(archive, row)
@@ -154,7 +156,6 @@ def make_sample(archive, row: dict[str, Any], *, source_root: str | None, common
             if where and not sample.notes:
                 sample.notes.append(where)
             # Find detail on a small decode instead.
-            from ..codec import read_meta
 
             meta = read_meta(record)
             scale = min(1.0, 512.0 / max(meta.height, meta.width))
@@ -176,8 +177,6 @@ def make_sample(archive, row: dict[str, Any], *, source_root: str | None, common
 
 def _record_of(archive, row: dict[str, Any]) -> bytes:
     if row.get("_state") == "staged":
-        from ..archive.layout import staged_record_name
-
         try:
             return archive.folder.read_bytes(staged_record_name(row["id"]))
         except FileNotFoundError:
@@ -208,8 +207,6 @@ def load_rd(path: str) -> dict[str, Any]:
 def collect(url: str, *, rd_path: str | None = None, samples: int = 4, source_root: str | None = None,
             storage_options: dict[str, Any] | None = None, backend: str = "auto", log=None) -> ReportData:
     """Read the archive (committed rows, then staged rows of a running job) and prepare the samples."""
-    from ..archive import open_archive
-
     archive = open_archive(url, storage_options)
     committed = [dict(r, _state="committed") for r in archive.rows()]
     staged = [dict(r, _state="staged") for _i, r in sorted(archive.staged().items())]
@@ -242,9 +239,6 @@ def collect(url: str, *, rd_path: str | None = None, samples: int = 4, source_ro
                      f"{', '.join(str(r.get('id')) for r in outside)}")
     rd, rd_png = None, None
     if rd_path:
-        from ..bench.plots import rd_figure_png
-        from .crops import png_bytes_data_uri
-
         rd = load_rd(rd_path)
         rd_png = png_bytes_data_uri(rd_figure_png(rd["curves"], title=rd.get("images")))
     return ReportData(url=str(archive.url), run=archive.run, rows=rows, listing_size=listing_size,

@@ -5,6 +5,7 @@ import base64
 import io
 
 import numpy as np
+from PIL import Image
 
 from ..codec import decode_record
 from ..raster import resolve_backend
@@ -61,8 +62,6 @@ def decode_window(record: bytes, x0: int, y0: int, w: int, h: int, backend: str 
 
 def png_data_uri(pixels: np.ndarray) -> str:
     """``data:image/png;base64,...`` of uint8 [h, w, 3] pixels."""
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, "PNG", optimize=True)
     return png_bytes_data_uri(buf.getvalue())
