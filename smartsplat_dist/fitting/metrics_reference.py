@@ -75,11 +75,12 @@ def psnr(a: Any, b: Any, *, tile: int = DEFAULT_TILE) -> float:
 
     Args:
         a, b: [H, W, C] uint8 numpy, or float (numpy / torch) in [0, 1].
-        tile: rows per strip (bounds memory at tile * W * C float64 per image).
+        tile: strips of about tile x tile pixels (tile^2 / W rows: memory bounded by tile^2 * C float64 per image
+            whatever the width; a 16K-wide image takes 64-row strips).
     """
     h, w, c = _check_pair(a, b)
     sse = 0.0
-    step = max(1, int(tile))
+    step = max(1, int(tile) * int(tile) // w)
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
         d = _tile(a, r0, r1, 0, w) - _tile(b, r0, r1, 0, w)
