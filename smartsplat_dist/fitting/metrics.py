@@ -56,9 +56,11 @@ def _crop(img: Any, r0: int, r1: int, c0: int, c1: int, device: torch.device) ->
         return t.permute(2, 0, 1).to(torch.float32) * PEAK
     part = np.asarray(part)
     if part.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(part)).to(device).permute(2, 0, 1).to(torch.float32)
+        part = np.require(part, requirements=["C", "W"])  # torch wants writable memory: copies read-only input
+        return torch.from_numpy(part).to(device).permute(2, 0, 1).to(torch.float32)
     if np.issubdtype(part.dtype, np.floating):
-        return torch.from_numpy(np.ascontiguousarray(part)).to(device).permute(2, 0, 1).to(torch.float32) * PEAK
+        part = np.require(part, requirements=["C", "W"])  # torch wants writable memory: copies read-only input
+        return torch.from_numpy(part).to(device).permute(2, 0, 1).to(torch.float32) * PEAK
     raise ImageError(f"metric input must be uint8 or float in [0, 1], got dtype {part.dtype}")
 
 
