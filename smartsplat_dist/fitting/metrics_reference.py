@@ -26,12 +26,14 @@ busy shared dev machine a 2048^2 image took 1.6 s (PSNR), 7.5 s (SSIM), 10.7 s (
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from scipy.ndimage import correlate1d
 
 from ..errors import ImageError
+from ..threads import applied
 from .ssim_def import K1, K2, PEAK, WINDOW_SIZE, psnr_from_sse, window_1d
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -146,26 +148,39 @@ def pyramid_sums(a: Any, b: Any, levels: int, tile: int = DEFAULT_TILE) -> tuple
     cs_sums = np.zeros((levels, c))
     sizes = [((h >> j) - (WINDOW_SIZE - 1), (w >> j) - (WINDOW_SIZE - 1)) for j in range(levels)]
     counts = np.array([mh * mw for mh, mw in sizes], dtype=np.int64)
-    for r0 in range(0, h, tile):
-        r1 = min(h, r0 + tile + halo)
-        for c0 in range(0, w, tile):
-            c1 = min(w, c0 + tile + halo)
-            for ch in range(c):
-                x, y = _tile(a, r0, r1, c0, c1, ch), _tile(b, r0, r1, c0, c1, ch)
-                for j in range(levels):
-                    if j:
-                        x, y = _pool(x), _pool(y)
-                    s = 1 << j
-                    mh, mw = sizes[j]
-                    # rows / cols of this scale's global map owned by this tile, in local coordinates
-                    lr1 = min((r0 + tile) // s, mh) - r0 // s
-                    lc1 = min((c0 + tile) // s, mw) - c0 // s
-                    if lr1 <= 0 or lc1 <= 0:
-                        continue
-                    s_map, cs_map = _maps(x[:lr1 + WINDOW_SIZE - 1, :lc1 + WINDOW_SIZE - 1],
-                                          y[:lr1 + WINDOW_SIZE - 1, :lc1 + WINDOW_SIZE - 1], g)
-                    ssim_sums[j, ch] += s_map.sum()
-                    cs_sums[j, ch] += cs_map.sum()
+
+    def tile_sums(job: tuple[int, int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        r0, r1, c0, c1, ch = job
+        s_out, cs_out = np.zeros(levels), np.zeros(levels)
+        x, y = _tile(a, r0, r1, c0, c1, ch), _tile(b, r0, r1, c0, c1, ch)
+        for j in range(levels):
+            if j:
+                x, y = _pool(x), _pool(y)
+            s = 1 << j
+            mh, mw = sizes[j]
+            # rows / cols of this scale's global map owned by this tile, in local coordinates
+            lr1 = min((r0 + tile) // s, mh) - r0 // s
+            lc1 = min((c0 + tile) // s, mw) - c0 // s
+            if lr1 <= 0 or lc1 <= 0:
+                continue
+            s_map, cs_map = _maps(x[:lr1 + WINDOW_SIZE - 1, :lc1 + WINDOW_SIZE - 1],
+                                  y[:lr1 + WINDOW_SIZE - 1, :lc1 + WINDOW_SIZE - 1], g)
+            s_out[j], cs_out[j] = s_map.sum(), cs_map.sum()
+        return s_out, cs_out
+
+    jobs = [(r0, min(h, r0 + tile + halo), c0, min(w, c0 + tile + halo), ch)
+            for r0 in range(0, h, tile) for c0 in range(0, w, tile) for ch in range(c)]
+    workers = min(applied().cpus, len(jobs))
+    # scipy's filters release the GIL: tiles run on the process's CPUs; results are summed in tile order, so the
+    # value does not depend on the thread count.
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(tile_sums, jobs))
+    else:
+        results = [tile_sums(job) for job in jobs]
+    for (_, _, _, _, ch), (s_out, cs_out) in zip(jobs, results):
+        ssim_sums[:, ch] += s_out
+        cs_sums[:, ch] += cs_out
     return ssim_sums, cs_sums, counts
 
 
