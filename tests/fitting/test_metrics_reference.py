@@ -153,3 +153,18 @@ def test_bad_inputs_raise_image_error():
         ssim(a[..., 0], b[..., 0])
     with pytest.raises(ImageError):
         psnr(a.astype(np.int32), b.astype(np.int32))
+
+
+def test_tiles_on_several_threads_give_the_same_bits(monkeypatch):
+    """The reference's tiles run on the process's CPUs; the value does not depend on how many."""
+    from smartsplat_dist import threads
+    from smartsplat_dist.fitting import metrics_reference as ref
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    b = np.clip(a.astype(np.int16) + rng.integers(-12, 13, a.shape), 0, 255).astype(np.uint8)
+    values = []
+    for cpus in (1, 3):
+        monkeypatch.setattr(threads, "_APPLIED", threads.plan(cpus))
+        values.append((ref.ssim(a, b, tile=64), ref.ms_ssim(a, b, tile=64)))
+    assert values[0] == values[1]
