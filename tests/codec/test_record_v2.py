@@ -138,16 +138,3 @@ def test_well_signed_hostile_headers_are_refused(record):
     assert "log-scale grid" in _refused(field(40, "<I", 10 ** 7))
     assert "colour grid" in _refused(field(60, "<f", float("nan")))
     assert "streams" in _refused(field(23, "<B", 3))
-
-
-def test_fuzzed_well_signed_records_never_raise_anything_else(record):
-    rng = np.random.default_rng(1)
-    for _ in range(300):
-        bad = bytearray(record)
-        for pos in rng.integers(0, len(record) - 4, size=int(rng.integers(1, 4))):
-            bad[pos] = int(rng.integers(0, 256))
-        try:
-            g, meta = decode_record(_resign(bytes(bad)))
-        except RecordError:
-            continue
-        assert len(g) == meta.n and all(torch.isfinite(t).all() for t in g.tensors())
