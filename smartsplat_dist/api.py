@@ -66,7 +66,7 @@ def encode_image(
             checkpoint and saves new ones (see :func:`~smartsplat_dist.fitting.optimize.fit`).
     Returns:
         (record bytes, stats) where stats has height, width, n_gaussians, bytes, bytes_per_gaussian, nominal_cr,
-        real_cr, psnr, ssim (of the decoded record, computed on the render device), psnr_unquantized (the
+        rate (``config.rate``: budget mode initialises twice, once to price a Gaussian), real_cr, psnr, ssim (of the decoded record, computed on the render device), psnr_unquantized (the
         unquantised Gaussians at the fit's last loss pass: no extra render), steps, seconds, the split
         read/init/fit/encode/decode/metrics_seconds, peak_rss_mb (per stage, where the OS reports it),
         codec, conversions.
