@@ -304,8 +304,12 @@ def test_overlong_compressed_stream_is_refused_while_bounded():
     assert entropy.decompress_stream(method, payload, 100_000, "test") == b"\0" * 100_000
 
 
-def test_stream_names_cover_the_layout():
-    assert len(STREAMS) == 8 and HEADER_SIZE == 60 + 8 * 9
+def test_an_empty_record_is_the_documented_header_and_checksum():
+    """FORMAT.md, version 1: a 60-byte fixed header, one 9-byte table entry per stream (8), a CRC32; no payload."""
+    rec = encode_record(Gaussians.empty(), RecordMeta(8, 8))
+    assert len(STREAMS) == 8 and len(rec) == HEADER_SIZE + 4 == 60 + 8 * 9 + 4
+    assert struct.unpack("<I", rec[-4:])[0] == zlib.crc32(rec[:-4])
+    assert decode_record(rec)[1].n == 0
 
 
 def test_frozen_quantizer_keeps_its_ranges_and_encodes_with_them(fitted_like):
