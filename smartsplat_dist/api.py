@@ -5,6 +5,7 @@ and back: record -> decode -> render (in strips, bounded memory) -> uint8 image.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -100,6 +101,10 @@ def encode_image(
             record, codec = _encode_within_budget(fitted.to("cpu"), meta, config.codec, budget)
         else:
             record, codec = encode_record(fitted.to("cpu"), meta, config.codec), config.codec
+    with stages("finetune"):
+        if config.color_finetune_steps > 0 and n > 0:
+            record = _finetune_colors(record, codec, meta, pixels, config, backend,
+                                      budget if config.rate == "budget" else None)
     with stages("decode"):
         decoded = decode_image(record, backend=backend, limits=UNLIMITED)  # our own record: trusted
     with stages("metrics"):
@@ -129,6 +134,7 @@ def encode_image(
         "init_seconds": stages.seconds["init"],
         "fit_seconds": stages.seconds["fit"],
         "encode_seconds": stages.seconds["encode"],
+        "finetune_seconds": stages.seconds["finetune"],
         "decode_seconds": stages.seconds["decode"],
         "metrics_seconds": stages.seconds["metrics"],
         "peak_rss_mb": dict(stages.peak_rss_mb),
@@ -138,6 +144,25 @@ def encode_image(
         "conversions": list(conversions),
     }
     return record, stats
+
+
+#: The colour fine-tune's learning rate, as a fraction of the fit's (measured: at 1000 steps, 768x512, 0.3x and
+#: 1x gain alike, +0.18-0.24 dB at CR 100; on a 45 dB crop 1x lost 0.04 dB where 0.3x gained 0.2).
+FINETUNE_LR_SCALE = 0.3
+
+
+def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels: np.ndarray,
+                     config: EncodeConfig, backend: str, budget: int | None) -> bytes:
+    """The record with its colours fitted again on its own quantised geometry (see
+    :attr:`EncodeConfig.color_finetune_steps`); the input record when the new one is over ``budget``."""
+    quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
+    colors_only = dataclasses.replace(config.fit, steps=config.color_finetune_steps, lr_means=0.0, lr_scales=0.0,
+                                      lr_rotations=0.0, relocate_every=0, max_scale=0.0, qat_steps=0,
+                                      lr_colors=config.fit.lr_colors * FINETUNE_LR_SCALE)
+    tuned, _ = fit(quantized, pixels, colors_only, backend=backend, final_psnr=False)
+    g = Gaussians(quantized.means, quantized.scales, quantized.rotations, tuned.colors)
+    out = encode_record(g, meta, codec)
+    return out if budget is None or len(out) <= budget else record
 
 
 #: Budget mode: N = budget / (FIT_BYTES_GROWTH x the initialisation's bytes per Gaussian at the default steps).

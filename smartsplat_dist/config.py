@@ -31,12 +31,18 @@ class EncodeConfig(Settings):
             the steps are scaled until the record fills [budget / 1.03, budget] bytes. ``"paper"``: the
             paper's N = floor(3 H W / (7 cr)) and the codec's steps as they are (the record's size is whatever
             they give), for reproducing its tables.
+        color_finetune_steps: after quantisation, the colours are fitted again for this many steps (the fit's
+            loss and colour learning rate) on the record's own quantised positions, scales and rotations, then
+            quantised on the same steps; the geometry does not change and a budget-mode record stays within its
+            budget (else the record before the fine-tune is kept). 0: off. Measured at 1000 steps, CR 50:
+            +0.2-0.45 dB for 5% more steps (README, "Rate control").
         seed: seeds the initialisation (same image + config + seed => same Gaussians).
         max_pixels: images with more pixels are refused (decompression-bomb guard).
     """
 
     cr: float = 100.0
     rate: str = "budget"
+    color_finetune_steps: int = 50
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     init: InitConfig = field(default_factory=InitConfig)
@@ -50,6 +56,9 @@ class EncodeConfig(Settings):
             raise ConfigError(f"rate must be one of {', '.join(RATE_MODES)}, got {self.rate!r}")
         if self.max_pixels <= 0:
             raise ConfigError(f"max_pixels must be > 0, got {self.max_pixels}")
+        if isinstance(self.color_finetune_steps, bool) or not isinstance(self.color_finetune_steps, int) \
+                or self.color_finetune_steps < 0:
+            raise ConfigError(f"color_finetune_steps must be an integer >= 0, got {self.color_finetune_steps!r}")
 
     def with_overrides(self, *, cr: float | None = None, rate: str | None = None, steps: int | None = None,
                        init: str | None = None, seed: int | None = None,

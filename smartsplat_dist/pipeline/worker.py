@@ -131,7 +131,8 @@ class CompressWorker:
             "fit_seconds": stats.get("fit_seconds", stats.get("seconds")),
             "steps_run": stats.get("steps_run"), "resumed_from_step": ckpt.resumed_from if ckpt else 0,
             # the split of encode_seconds: init, fit, record (quantise + entropy code), decode, metrics
-            **{f"{k}_seconds": stats[f"{k}_seconds"] for k in ("init", "decode", "metrics") if f"{k}_seconds" in stats},
+            **{f"{k}_seconds": stats[f"{k}_seconds"] for k in ("init", "finetune", "decode", "metrics")
+               if f"{k}_seconds" in stats},
             "record_seconds": stats.get("encode_seconds"),
         }
         row["seconds"] = time.perf_counter() - t0
