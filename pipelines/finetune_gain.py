@@ -9,37 +9,29 @@ scale the record after ``--finetune-steps`` colour-only steps on the record's ow
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
+from _photos import photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist import api
 from smartsplat_dist.codec import CodecConfig, RecordMeta
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.config import EncodeConfig
 from smartsplat_dist.fitting import FitConfig, fit, psnr
 from smartsplat_dist.init import InitConfig, initialize
-from smartsplat_dist.io.images import load_image
 from smartsplat_dist.model import n_gaussians_for_cr
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="folder of photographs")
-    p.add_argument("--images", nargs="+", required=True, help="file names inside --data")
-    p.add_argument("--cr", type=float, nargs="+", default=[50.0, 100.0])
-    p.add_argument("--steps", type=int, default=1000)
+    p = photo_parser(__doc__, "bench-results/finetune-gain.json")
     p.add_argument("--finetune-steps", type=int, default=50)
     p.add_argument("--lr-scale", type=float, nargs="+", default=[api.FINETUNE_LR_SCALE])
-    p.add_argument("--backend", default="cpu")
-    p.add_argument("--out", default="bench-results/finetune-gain.json")
     args = p.parse_args()
 
     rows = []
-    for name in args.images:
-        px = load_image(Path(args.data) / name).pixels
+    for name, px in photos(args):
         h, w = px.shape[:2]
         for cr in args.cr:
             config = EncodeConfig(cr=cr)

@@ -10,35 +10,27 @@ Gaussians: their ratio is ``api.FIT_BYTES_GROWTH``. Prints a table; writes JSON.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
+from _photos import photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist.api import _encode_within_budget, decode_image
 from smartsplat_dist.codec import CodecConfig, RecordMeta, encode_record
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.fitting import FitConfig, fit, psnr
 from smartsplat_dist.init import InitConfig, initialize
-from smartsplat_dist.io.images import load_image
 from smartsplat_dist.model import n_gaussians_for_cr
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="folder of photographs")
-    p.add_argument("--images", nargs="+", required=True, help="file names inside --data")
-    p.add_argument("--cr", type=float, nargs="+", default=[50.0, 100.0])
-    p.add_argument("--steps", type=int, default=1000)
+    p = photo_parser(__doc__, "bench-results/rate-sweep.json")
     p.add_argument("--mult", type=float, nargs="+", default=[0.8, 0.9, 1.0, 1.1])
-    p.add_argument("--backend", default="cpu")
-    p.add_argument("--out", default="bench-results/rate-sweep.json")
     args = p.parse_args()
 
     rows = []
-    for name in args.images:
-        px = load_image(Path(args.data) / name).pixels
+    for name, px in photos(args):
         h, w = px.shape[:2]
         for cr in args.cr:
             budget = int(3 * h * w // cr)
