@@ -147,7 +147,7 @@ def encode_image(
 
 
 #: The colour fine-tune's learning rate, as a fraction of the fit's (measured: at 1000 steps, 768x512, 0.3x and
-#: 1x gain alike, +0.18-0.24 dB at CR 100; on a 45 dB crop 1x lost 0.04 dB where 0.3x gained 0.2).
+#: 1x gain alike, +0.17-0.42 dB at CR 50 and 100 (pipelines/finetune_gain.py); on a 45 dB crop 1x lost 0.04 dB where 0.3x gained 0.2).
 FINETUNE_LR_SCALE = 0.3
 
 

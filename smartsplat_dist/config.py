@@ -35,7 +35,7 @@ class EncodeConfig(Settings):
             loss and colour learning rate) on the record's own quantised positions, scales and rotations, then
             quantised on the same steps; the geometry does not change and a budget-mode record stays within its
             budget (else the record before the fine-tune is kept). 0: off. Measured at 1000 steps, CR 50:
-            +0.2-0.45 dB for 5% more steps (README, "Rate control").
+            +0.17-0.42 dB for 5% more steps (README, "Rate control").
         seed: seeds the initialisation (same image + config + seed => same Gaussians).
         max_pixels: images with more pixels are refused (decompression-bomb guard).
     """
