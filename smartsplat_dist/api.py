@@ -102,7 +102,7 @@ def encode_image(
         else:
             record, codec = encode_record(fitted.to("cpu"), meta, config.codec), config.codec
     with stages("finetune"):
-        if config.color_finetune_steps > 0 and n > 0:
+        if finetune_steps(config) > 0 and n > 0:
             record = _finetune_colors(record, codec, meta, pixels, config, backend,
                                       budget if config.rate == "budget" else None)
     with stages("decode"):
@@ -151,12 +151,18 @@ def encode_image(
 FINETUNE_LR_SCALE = 0.3
 
 
+def finetune_steps(config: EncodeConfig) -> int:
+    """Colour fine-tune steps: ``config.color_finetune_steps``, at most 5% of the fit's steps (where it was
+    measured: 50 after 1000), so a short fit is not outlasted by its fine-tune."""
+    return min(config.color_finetune_steps, config.fit.steps // 20)
+
+
 def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels: np.ndarray,
                      config: EncodeConfig, backend: str, budget: int | None) -> bytes:
     """The record with its colours fitted again on its own quantised geometry (see
     :attr:`EncodeConfig.color_finetune_steps`); the input record when the new one is over ``budget``."""
     quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
-    colors_only = dataclasses.replace(config.fit, steps=config.color_finetune_steps, lr_means=0.0, lr_scales=0.0,
+    colors_only = dataclasses.replace(config.fit, steps=finetune_steps(config), lr_means=0.0, lr_scales=0.0,
                                       lr_rotations=0.0, relocate_every=0, max_scale=0.0, qat_steps=0,
                                       lr_colors=config.fit.lr_colors * FINETUNE_LR_SCALE)
     tuned, _ = fit(quantized, pixels, colors_only, backend=backend, final_psnr=False)

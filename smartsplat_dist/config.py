@@ -33,7 +33,7 @@ class EncodeConfig(Settings):
             they give), for reproducing its tables.
         color_finetune_steps: after quantisation, the colours are fitted again for this many steps (the fit's
             loss and colour learning rate) on the record's own quantised positions, scales and rotations, then
-            quantised on the same steps; the geometry does not change and a budget-mode record stays within its
+            quantised on the same steps (at most 5% of the fit's steps); the geometry does not change and a budget-mode record stays within its
             budget (else the record before the fine-tune is kept). 0: off. Measured at 1000 steps, CR 50:
             +0.17-0.42 dB for 5% more steps (README, "Rate control").
         seed: seeds the initialisation (same image + config + seed => same Gaussians).

@@ -35,8 +35,7 @@ def test_stats_describe_the_record(photo, encoded):
     assert 10 <= stats["real_cr"] <= 10 * api.RATE_SLACK
     decoded = smartsplat_dist.decode_image(record)
     assert stats["psnr"] == pytest.approx(smartsplat_dist.psnr(decoded, photo))
-    # The record keeps what the fit learned (the colour fine-tune on the quantised geometry may add to it).
-    assert stats["psnr"] >= stats["psnr_unquantized"] - 0.3
+    assert stats["psnr"] <= stats["psnr_unquantized"] + 0.2
 
 
 def test_fitting_improves_on_the_initialisation(photo, encoded):
@@ -154,10 +153,10 @@ def test_colour_finetune_keeps_the_geometry_and_the_budget_and_helps():
     photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))
     h, w = photo.shape[:2]
     out = {}
-    for steps in (0, 30):
-        out[steps] = smartsplat_dist.encode_image(photo, cr=30, steps=150, backend="cpu",
+    for steps in (0, 10):
+        out[steps] = smartsplat_dist.encode_image(photo, cr=30, steps=200, backend="cpu",
                                                   config=EncodeConfig(color_finetune_steps=steps))
-    (plain, s0), (tuned, s1) = out[0], out[30]
+    (plain, s0), (tuned, s1) = out[0], out[10]
     g0, g1 = decode_record(plain)[0], decode_record(tuned)[0]
     for a, b in zip((g0.means, g0.scales, g0.rotations), (g1.means, g1.scales, g1.rotations)):
         assert torch.equal(a, b)
@@ -166,8 +165,10 @@ def test_colour_finetune_keeps_the_geometry_and_the_budget_and_helps():
     assert s1["psnr"] >= s0["psnr"] + 0.02, (s0["psnr"], s1["psnr"])
 
 
-def test_colour_finetune_steps_must_be_a_count():
+def test_colour_finetune_steps_must_be_a_count_and_stay_within_5_percent_of_the_fit():
     from smartsplat_dist.config import EncodeConfig
 
+    assert [api.finetune_steps(EncodeConfig().with_overrides(steps=s)) for s in (1, 19, 300, 1000, 50_000)] \
+        == [0, 0, 15, 50, 50]
     with pytest.raises(ConfigError, match="color_finetune_steps"):
         EncodeConfig(color_finetune_steps=-1)
