@@ -1,5 +1,5 @@
-"""Shared by the per-photo measurement scripts (rate_sweep.py, finetune_gain.py): their common flags and the
-photos they read. Not a public module; the scripts beside it import it."""
+"""Shared by the per-photo measurement scripts (rate_sweep.py, finetune_gain.py, coding_gain.py): their common
+flags, the photos they read, and the budget-mode fit. Not a public module; the scripts beside it import it."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,13 @@ from typing import Iterator
 
 import numpy as np
 
+from smartsplat_dist import api
+from smartsplat_dist.codec import RecordMeta
+from smartsplat_dist.config import EncodeConfig
+from smartsplat_dist.fitting import FitConfig, fit
+from smartsplat_dist.init import InitConfig, initialize
 from smartsplat_dist.io.images import load_image
+from smartsplat_dist.model import Gaussians, n_gaussians_for_cr
 
 
 def photo_parser(doc: str, out: str) -> argparse.ArgumentParser:
@@ -27,3 +33,14 @@ def photos(args) -> Iterator[tuple[str, np.ndarray]]:
     """(file name, [H, W, 3] uint8 pixels) of every ``--images`` file in ``--data``."""
     for name in args.images:
         yield name, load_image(Path(args.data) / name).pixels
+
+
+def budget_fit(pixels: np.ndarray, cr: float, steps: int, backend: str) -> tuple[Gaussians, dict, RecordMeta, int]:
+    """What ``encode_image`` fits in budget mode, before the record: (Gaussians, fit stats, meta, byte budget)."""
+    h, w = pixels.shape[:2]
+    budget = int(3 * h * w // cr)
+    n = api._n_for_budget(initialize(pixels, n_gaussians_for_cr(h, w, cr), InitConfig(), seed=0), h, w,
+                          EncodeConfig(cr=cr), budget)
+    g, stats = fit(initialize(pixels, n, InitConfig(), seed=0), pixels, FitConfig(steps=steps), backend=backend,
+                   final_psnr=False)
+    return g, stats, RecordMeta(height=h, width=w, n=n, rate="budget", nominal_cr=cr), budget

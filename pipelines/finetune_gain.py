@@ -14,14 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from _photos import photo_parser, photos  # the folder of this script is on sys.path
+from _photos import budget_fit, photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist import api
-from smartsplat_dist.codec import CodecConfig, RecordMeta
+from smartsplat_dist.codec import CodecConfig
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.config import EncodeConfig
-from smartsplat_dist.fitting import FitConfig, fit, psnr
-from smartsplat_dist.init import InitConfig, initialize
-from smartsplat_dist.model import n_gaussians_for_cr
+from smartsplat_dist.fitting import psnr
 
 
 def main() -> int:
@@ -32,15 +30,10 @@ def main() -> int:
 
     rows = []
     for name, px in photos(args):
-        h, w = px.shape[:2]
         for cr in args.cr:
             config = EncodeConfig(cr=cr)
-            budget = int(3 * h * w // cr)
-            n = api._n_for_budget(initialize(px, n_gaussians_for_cr(h, w, cr), InitConfig(), seed=0), h, w, config,
-                                  budget)
-            meta = RecordMeta(height=h, width=w, n=n, rate="budget", nominal_cr=cr)
-            g, stats = fit(initialize(px, n, InitConfig(), seed=0), px, FitConfig(steps=args.steps),
-                           backend=args.backend, final_psnr=False)
+            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend)
+            n = meta.n
             record, codec = api._encode_within_budget(g, meta, CodecConfig(), budget)
             row = {"image": name, "cr": cr, "n": n, "budget": budget, "psnr_unquantized": stats["psnr_last_step"],
                    "psnr_record": psnr(api.decode_image(record, backend=args.backend, limits=UNLIMITED), px),

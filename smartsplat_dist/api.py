@@ -15,6 +15,7 @@ import numpy as np
 
 from .codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize, read_meta
 from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
+from .codec.record import FORMAT_VERSION
 from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
@@ -140,7 +141,7 @@ def encode_image(
         "peak_rss_mb": dict(stages.peak_rss_mb),
         "backend": backend,
         "codec": codec.to_dict(),
-        "record_version": 2,
+        "record_version": FORMAT_VERSION,
         "conversions": list(conversions),
     }
     return record, stats
@@ -206,12 +207,13 @@ def _scaled(codec: CodecConfig, e: float) -> CodecConfig:
                          rotation_tolerance=f32(codec.rotation_tolerance * f), color_step=f32(min(1.0, codec.color_step * f)))
 
 
-def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int) -> tuple[bytes, CodecConfig]:
+def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int,
+                          version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
     """Encode so that the record spends its byte budget: real CR in [CR, 1.03 CR] where the steps allow.
 
     Bisection on one exponent e that scales every quantisation step by 2**e (the mean grid by whole octaves):
-    bytes fall as e grows. Returns the largest record within ``budget`` found (else the smallest record) and the
-    codec settings it used (the record stores them)."""
+    bytes fall as e grows. Returns the largest record (of ``version``) within ``budget`` found (else the smallest
+    record) and the codec settings it used (the record stores them)."""
     lo, hi = _RATE_EXPONENTS
     best: tuple[bytes, CodecConfig] | None = None
     smallest: tuple[bytes, CodecConfig] | None = None
@@ -219,7 +221,7 @@ def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, bu
         e = (lo + hi) / 2 if e is None else e
         trial = _scaled(codec, e)
         try:
-            record = encode_record(g, meta, trial)
+            record = encode_record(g, meta, trial, version=version)
         except RecordError:  # a grid too fine for the data's range: go coarser
             lo = e
             continue

@@ -24,8 +24,8 @@ from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
 
 MAGIC = b"SSGR"
-FORMAT_VERSION = 2  # written; version 1 records still decode
-KNOWN_VERSIONS = (1, 2)
+FORMAT_VERSION = record_v2.VERSION  # written (3); versions 1 and 2 still decode
+KNOWN_VERSIONS = (1, *record_v2.VERSIONS)
 BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (docs/design.md §1)
 _BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
 
@@ -116,8 +116,8 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         meta: height and width of the image (``n`` if given must equal ``len(g)``; ``blend`` must be "sum").
         config: bit depths and LZMA preset.
         params: version 1 only: fixed ranges (e.g. ``FrozenQuantizer.params``); default: computed from ``g``.
-        version: record version to write: 2 (default; ``meta.rate`` and ``meta.nominal_cr`` are stored) or 1
-            (the old layout, for tests and comparisons).
+        version: record version to write: 3 (default; ``meta.rate`` and ``meta.nominal_cr`` are stored), or 2
+            or 1 (older layouts, for tests and comparisons).
     Returns:
         The record bytes; ``len(record)`` is what the real compression ratio ``3 H W / len`` counts.
     """
@@ -132,10 +132,10 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         raise RecordError(f"cannot encode: {n} Gaussians exceed the limit {_max_n(height, width)} "
                           f"for a {width}x{height} image")
     check_encodable(g)
-    if version == 2:
+    if version in record_v2.VERSIONS:
         steps = Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step)
         return record_v2.encode(g, height, width, _BLEND_IDS[meta.blend], steps, meta.rate or "paper",
-                                float(meta.nominal_cr or 3.0 * height * width / (7.0 * max(n, 1))))
+                                float(meta.nominal_cr or 3.0 * height * width / (7.0 * max(n, 1))), version)
     if version != 1:
         raise RecordError(f"cannot encode: unknown record version {version}")
     params = compute_params(g) if params is None or n == 0 else params
@@ -178,7 +178,7 @@ def _parse(data: bytes, limits: DecodeLimits | None = None) -> _Parsed:
     if version not in KNOWN_VERSIONS:
         raise RecordError(f"unsupported record format version {version} (this build reads "
                           f"{', '.join(map(str, KNOWN_VERSIONS))})")
-    if version == 2:
+    if version in record_v2.VERSIONS:
         parsed = record_v2.parse(data, _check_size, _max_n)
         h = parsed.header  # decoded size: one symbol (or raw byte) per count of each stream
         check_header(h.height, h.width, h.n, sum(count for count, _, _ in parsed.streams), len(data), limits)
@@ -252,7 +252,7 @@ def _meta_v2(p: "record_v2.Parsed") -> RecordMeta:
     h = p.header
     codec = CodecConfig(mean_frac_bits=h.steps.mean_frac_bits, scale_step=h.steps.scale_step,
                         rotation_tolerance=h.steps.rotation_tolerance, color_step=h.steps.color_step)
-    return RecordMeta(height=h.height, width=h.width, n=h.n, blend=BLEND_MODELS.get(h.blend, "?"), version=2,
+    return RecordMeta(height=h.height, width=h.width, n=h.n, blend=BLEND_MODELS.get(h.blend, "?"), version=h.version,
                       codec=codec, rate=h.rate, nominal_cr=h.nominal_cr)
 
 

@@ -1,6 +1,7 @@
-"""Record version 2: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
+"""Record versions 2 and 3: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
 
-Layout: ``codec/FORMAT.md`` (version 2). ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
+Layout: ``codec/FORMAT.md`` (versions 2 and 3: one layout; version 3, the one written, may code each stream
+with smoothed adaptive models, the anisotropy in contexts of the Gaussian's length, where that is smaller). ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
 ``parse(data) -> Parsed`` (header, table, checksum; no payload decoded), ``decode(data) -> (Gaussians, meta)``.
 Parsing treats the bytes as untrusted: every count and length is checked against its bound before anything is
 allocated; the entropy decoder gets exact symbol counts and must use its payload up exactly.
@@ -19,7 +20,8 @@ from ..model import Gaussians
 from . import ans, entropy
 from .grid import MAX_LEVELS, MAX_ROTATION_BITS, Grid, Quantized, Steps, dequantize, quantize, rotation_bits
 
-VERSION = 2
+VERSION = 3  # written
+VERSIONS = (2, 3)
 #: Rate-control modes (one byte in the header).
 RATE_MODES = {0: "paper", 1: "budget"}
 RATE_IDS = {v: k for k, v in RATE_MODES.items()}
@@ -27,6 +29,8 @@ RATE_IDS = {v: k for k, v in RATE_MODES.items()}
 STREAMS = ("position symbols", "position raw bits", "log-scale x", "anisotropy", "rotation",
            "rotation raw bits", "color G", "color R-G", "color B-G")
 _ANS_STREAMS = (0, 2, 3, 4, 6, 7, 8)
+#: Version 3 header flags: bit i set = ANS stream i uses the version-3 models (smoothed; contexts for stream 3).
+V3_FLAGS = sum(1 << i for i in _ANS_STREAMS)
 
 # magic, version, flags, H, W, n, blend, rate, mean_frac_bits, n_streams, x0, y0, scale_lo, scale_step,
 # scale_levels, rotation_tolerance, color_lo[3], color_step, color_levels[3], nominal_cr
@@ -42,10 +46,14 @@ MAX_ABS_COLOR = 1e6
 ROTATION_MODEL_BITS = 8
 #: Gap symbols of the position stream (as version 1).
 GAP_ALPHABET = entropy.MAX_GAP_SYMBOL + 1
+#: Version 3: contexts of the anisotropy stream, the octave of the long axis: clamp(floor(log2 sx), 0, 7).
+ANISOTROPY_CONTEXTS = 8
 
 
 @dataclass(frozen=True)
 class Header:
+    version: int
+    flags: int
     height: int
     width: int
     n: int
@@ -81,20 +89,37 @@ def _rotation_split(qrot: np.ndarray, rbits: np.ndarray) -> tuple[list[tuple[np.
     return subs, raw.astype(np.uint64), low
 
 
+def anisotropy_context(qsx: np.ndarray, scale_lo: float, scale_step: float) -> np.ndarray:
+    """[N] int64 context of each Gaussian's anisotropy (version 3): the octave of its long axis,
+    ``clamp(floor((scale_lo + qsx * scale_step) / ln 2), 0, 7)`` in float64 (header floats widened from float32;
+    only + * / so that every machine agrees)."""
+    ln_sx = float(np.float32(scale_lo)) + qsx.astype(np.float64) * float(np.float32(scale_step))
+    return np.clip(np.floor(ln_sx / math.log(2.0)), 0, ANISOTROPY_CONTEXTS - 1).astype(np.int64)
+
+
+def _anisotropy_subs(qsx: np.ndarray, aniso: np.ndarray, levels: int, grid: Grid, steps: Steps):
+    ctx = anisotropy_context(qsx, grid.scale_lo, steps.scale_step)
+    return ctx, [(aniso[ctx == c], levels) for c in range(ANISOTROPY_CONTEXTS)]
+
+
 def _color_symbols(qc: np.ndarray, levels: tuple[int, int, int]) -> list[tuple[np.ndarray, int]]:
     kr, kg, kb = levels
     return [(qc[:, 1], kg), (qc[:, 0] - qc[:, 1] + kg - 1, kr + kg - 1), (qc[:, 2] - qc[:, 1] + kg - 1, kb + kg - 1)]
 
 
-def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate: str, nominal_cr: float) -> bytes:
+def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate: str, nominal_cr: float,
+           version: int = VERSION) -> bytes:
     """Quantise and encode (the caller has validated size, n, blend and finiteness)."""
     q, grid = quantize(g, height, width, steps)
-    return encode_quantized(q, grid, height, width, blend, steps, rate, nominal_cr)
+    return encode_quantized(q, grid, height, width, blend, steps, rate, nominal_cr, version)
 
 
 def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: int, steps: Steps, rate: str,
-                     nominal_cr: float) -> bytes:
-    """Encode integers (from :func:`grid.quantize`, possibly with refined colours) into a record."""
+                     nominal_cr: float, version: int = VERSION) -> bytes:
+    """Encode integers (from :func:`grid.quantize`, possibly with refined colours) into a record of ``version``
+    (2 or 3)."""
+    if version not in VERSIONS:
+        raise RecordError(f"cannot encode: record version {version} is not one of {VERSIONS}")
     n = q.qmeans.shape[0]
     if max(grid.scale_levels, *grid.color_levels) > MAX_LEVELS:
         raise RecordError(f"cannot encode: a grid needs more than {MAX_LEVELS} levels "
@@ -103,6 +128,7 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
         raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
     if any(abs(v) > MAX_ABS_COLOR for v in grid.color_lo) or max(grid.color_levels) * steps.color_step > MAX_ABS_COLOR:
         raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
+    flags = 0
     if n:
         x0, y0 = int(q.qmeans[:, 0].min()), int(q.qmeans[:, 1].min())
         order, codes = _sorted_order(q, x0, y0)
@@ -111,20 +137,31 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
         rot_subs, rot_raw, rot_nraw = _rotation_split(q.qrot, q.rbits)
         colors = _color_symbols(q.qcolors, grid.color_levels)
         s = grid.scale_levels
+        aniso = q.qscales[:, 0] - q.qscales[:, 1]
+        plain = {0: [(symbols, GAP_ALPHABET)], 2: [(q.qscales[:, 0], s)], 3: [(aniso, s)], 4: rot_subs,
+                 **{6 + i: [c] for i, c in enumerate(colors)}}
+        modelled = {**plain, 3: _anisotropy_subs(q.qscales[:, 0], aniso, s, grid, steps)[1]}
+        payloads = {}
+        for i in _ANS_STREAMS:  # version 3: each stream with the smaller of its two codings (flag bit i)
+            payloads[i] = ans.encode_many(plain[i], STREAMS[i])
+            if version >= 3:
+                alt = ans.encode_many(modelled[i], STREAMS[i], smooth=True)
+                if len(alt) < len(payloads[i]):
+                    payloads[i], flags = alt, flags | (1 << i)
         parts = [
-            (n, ans.encode(symbols, GAP_ALPHABET, STREAMS[0])),
+            (n, payloads[0]),
             (len(packed := entropy.pack_bits(raw, nraw)), packed),
-            (n, ans.encode(q.qscales[:, 0], s, STREAMS[2])),
-            (n, ans.encode(q.qscales[:, 0] - q.qscales[:, 1], s, STREAMS[3])),
-            (int((q.rbits > 0).sum()), ans.encode_many(rot_subs, STREAMS[4])),
+            (n, payloads[2]),
+            (n, payloads[3]),
+            (int((q.rbits > 0).sum()), payloads[4]),
             (len(packed_r := entropy.pack_bits(rot_raw, rot_nraw)), packed_r),
-            *[(n, ans.encode(sym, k, STREAMS[6 + i])) for i, (sym, k) in enumerate(colors)],
+            *[(n, payloads[6 + i]) for i in range(3)],
         ]
     else:
         x0 = y0 = 0
         parts = [(0, b"")] * len(STREAMS)
     header = _HEADER.pack(
-        b"SSGR", VERSION, 0, height, width, n, blend, RATE_IDS[rate], steps.mean_frac_bits, len(STREAMS), x0, y0,
+        b"SSGR", version, flags, height, width, n, blend, RATE_IDS[rate], steps.mean_frac_bits, len(STREAMS), x0, y0,
         grid.scale_lo, steps.scale_step, grid.scale_levels, steps.rotation_tolerance, *grid.color_lo,
         steps.color_step, *grid.color_levels, nominal_cr,
     )
@@ -137,14 +174,14 @@ def _finite_in(v: float, lo: float, hi: float) -> bool:
 
 
 def parse(data: bytes, check_size, max_n) -> Parsed:
-    """Header, stream table and checksum of a version-2 record (magic and version already checked).
+    """Header, stream table and checksum of a version-2 or -3 record (magic and version already checked).
 
     ``check_size(h, w)`` raises for an image size out of range; ``max_n(h, w)`` bounds the Gaussian count.
     """
     if len(data) < MIN_RECORD_SIZE:
-        raise RecordError(f"record truncated: {len(data)} bytes, the version-2 header alone needs {MIN_RECORD_SIZE}")
+        raise RecordError(f"record truncated: {len(data)} bytes, the version-2/3 header alone needs {MIN_RECORD_SIZE}")
     fields = _HEADER.unpack_from(data, 0)
-    (_, _, flags, height, width, n, blend, rate, mfb, nstreams, x0, y0, scale_lo, scale_step, scale_levels,
+    (_, version, flags, height, width, n, blend, rate, mfb, nstreams, x0, y0, scale_lo, scale_step, scale_levels,
      rot_tol) = fields[:16]
     color_lo, color_step, color_levels, nominal_cr = fields[16:19], fields[19], fields[20:23], fields[23]
     table = []
@@ -161,8 +198,9 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
     if crc != stored_crc:
         raise RecordError(f"record checksum mismatch (CRC32 {crc:08x}, stored {stored_crc:08x}): damaged record")
     # The checksum matched: the rest guards against well-formed but hostile or buggy records.
-    if flags != 0:
-        raise RecordError(f"record uses unknown flags {flags:#06x} (version 2 has none)")
+    if flags & ~(V3_FLAGS if version >= 3 else 0):
+        raise RecordError(f"record uses unknown flags {flags:#06x} (version {version} allows "
+                          f"{V3_FLAGS if version >= 3 else 0:#06x})")
     if nstreams != len(STREAMS):
         raise RecordError(f"record declares {nstreams} streams, version 2 has {len(STREAMS)}")
     check_size(height, width)
@@ -210,12 +248,12 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
         offset += length
     steps = Steps(mfb, scale_step, rot_tol, color_step)
     grid = Grid(scale_lo, scale_levels, tuple(color_lo), tuple(color_levels))
-    header = Header(height, width, n, blend, RATE_MODES[rate], steps, x0, y0, grid, nominal_cr)
+    header = Header(version, flags, height, width, n, blend, RATE_MODES[rate], steps, x0, y0, grid, nominal_cr)
     return Parsed(header, tuple(streams))
 
 
 def decode(parsed: Parsed, data: bytes) -> Gaussians:
-    """Gaussians (CPU, canonical form, stored order) of a parsed version-2 record."""
+    """Gaussians (CPU, canonical form, stored order) of a parsed version-2 or -3 record."""
     h = parsed.header
     n, steps, grid = h.n, h.steps, h.grid
     payload = lambda i: data[parsed.streams[i][1]:parsed.streams[i][1] + parsed.streams[i][2]]  # noqa: E731
@@ -223,7 +261,9 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
         if any(length for _, _, length in parsed.streams):
             raise RecordError("record with 0 Gaussians carries stream data")
         return Gaussians.empty()
-    symbols = ans.decode(payload(0), n, GAP_ALPHABET, STREAMS[0])
+    smooth = lambda i: bool(h.flags >> i & 1)  # noqa: E731  (only version 3 sets flags)
+    dec = lambda i, shapes: ans.decode_many(payload(i), shapes, STREAMS[i], smooth(i))  # noqa: E731
+    symbols = dec(0, [(n, GAP_ALPHABET)])[0]
     nraw = entropy.symbols_nraw(symbols)
     gaps = entropy.symbols_to_gaps(symbols, entropy.unpack_bits(payload(1), nraw))
     if int(gaps.max()) >= 1 << 62:
@@ -237,8 +277,14 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
     if int(qx.max()) > 2 * h.width * unit or int(qy.max()) > 2 * h.height * unit:
         raise RecordError("record holds a position outside the representable area [-W, 2W] x [-H, 2H]")
     s = grid.scale_levels
-    qsx = ans.decode(payload(2), n, s, STREAMS[2])
-    aniso = ans.decode(payload(3), n, s, STREAMS[3])
+    qsx = dec(2, [(n, s)])[0]
+    if smooth(3):
+        ctx = anisotropy_context(qsx, grid.scale_lo, steps.scale_step)
+        aniso = np.zeros(n, dtype=np.int64)
+        for c, a in enumerate(dec(3, [(int((ctx == c).sum()), s) for c in range(ANISOTROPY_CONTEXTS)])):
+            aniso[ctx == c] = a
+    else:
+        aniso = dec(3, [(n, s)])[0]
     if bool((aniso > qsx).any()):
         raise RecordError(f"stream '{STREAMS[3]}' holds an anisotropy larger than its log-scale")
     qscales = np.stack([qsx, qsx - aniso], axis=1)
@@ -247,7 +293,7 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
         raise RecordError(f"stream '{STREAMS[4]}' declares {parsed.streams[4][0]} symbols, the scales need "
                           f"{int((rbits > 0).sum())}")
     shapes = [(int((rbits == b).sum()), 1 << min(b, ROTATION_MODEL_BITS)) for b in range(1, MAX_ROTATION_BITS + 1)]
-    tops = ans.decode_many(payload(4), shapes, STREAMS[4])
+    tops = dec(4, shapes)
     low = np.maximum(rbits - ROTATION_MODEL_BITS, 0)
     raw = entropy.unpack_bits(payload(5), low).astype(np.int64)
     qrot = np.zeros(n, dtype=np.int64)
@@ -255,9 +301,9 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
         qrot[rbits == b] = top
     qrot = (qrot << low) | raw
     kr, kg, kb = grid.color_levels
-    qg = ans.decode(payload(6), n, kg, STREAMS[6])
-    qr = ans.decode(payload(7), n, kr + kg - 1, STREAMS[7]) + qg - (kg - 1)
-    qb = ans.decode(payload(8), n, kb + kg - 1, STREAMS[8]) + qg - (kg - 1)
+    qg = dec(6, [(n, kg)])[0]
+    qr = dec(7, [(n, kr + kg - 1)])[0] + qg - (kg - 1)
+    qb = dec(8, [(n, kb + kg - 1)])[0] + qg - (kg - 1)
     if bool((qr < 0).any() | (qr >= kr).any() | (qb < 0).any() | (qb >= kb).any()):
         raise RecordError("colour streams hold a value outside the record's colour grid")
     q = Quantized(np.stack([qx, qy], axis=1), qscales, qrot, rbits, np.stack([qr, qg, qb], axis=1))

@@ -17,7 +17,7 @@ from .forge import forge_record, recrc
 FUZZ_EXAMPLES = 300
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-BASE = make_record(7, height=24, width=32, n=60)  # version 2 (the default)
+BASE = make_record(7, height=24, width=32, n=60)  # version 3 (the default)
 
 
 def _decode_or_record_error(data: bytes) -> None:
@@ -37,7 +37,7 @@ def _decode_or_record_error(data: bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=600))
 def test_any_bytes(data):
-    prefix = {1: b"SSGR\x01\x00", 3: b"SSGR\x02\x00"}.get(len(data) % 4, b"")  # versions 1 and 2, or raw
+    prefix = {1: b"SSGR\x01\x00", 2: b"SSGR\x03\x00", 3: b"SSGR\x02\x00"}.get(len(data) % 4, b"")  # versions 1-3, or raw
     _decode_or_record_error(prefix + data)
 
 

@@ -1,4 +1,4 @@
-"""Record version 2: round trip, elongation-aware rotations, old records, rate control, damaged bytes."""
+"""Record versions 2 and 3: round trip, elongation-aware rotations, old records, rate control, damaged bytes."""
 from __future__ import annotations
 
 import math
@@ -30,7 +30,7 @@ def test_round_trip_equals_the_quantiser(fitted_like):
     cfg = CodecConfig()
     record = encode_record(g, RecordMeta(h, w, rate="budget", nominal_cr=50.0), cfg)
     dec, meta = decode_record(record)
-    assert (meta.version, meta.n, meta.rate, meta.nominal_cr, meta.codec.mean_frac_bits) == (2, len(g), "budget", 50.0, 3)
+    assert (meta.version, meta.n, meta.rate, meta.nominal_cr, meta.codec.mean_frac_bits) == (3, len(g), "budget", 50.0, 3)
     steps = qgrid.Steps(cfg.mean_frac_bits, cfg.scale_step, cfg.rotation_tolerance, cfg.color_step)
     q, gr = qgrid.quantize(g, h, w, steps)
     np.testing.assert_allclose(_sorted(dec), _sorted(qgrid.dequantize(q, steps, gr)), atol=1e-5)
@@ -68,6 +68,26 @@ def test_version_1_records_still_decode():
     assert (meta.version, meta.height, meta.width, meta.n, meta.rate) == (1, 64, 96, 120, None)
     for name, t in zip(("means", "scales", "rotations", "colors"), g.tensors()):
         np.testing.assert_array_equal(t.numpy(), expected[name])
+
+
+def test_version_2_records_still_decode():
+    record = (DATA / "v2_bamboo_64x96.ssplat").read_bytes()
+    expected = np.load(DATA / "v2_bamboo_64x96_expected.npz")
+    g, meta = decode_record(record)
+    assert (meta.version, meta.height, meta.width, meta.n, meta.rate) == (2, 64, 96, 120, "budget")
+    for name, t in zip(("means", "scales", "rotations", "colors"), g.tensors()):
+        np.testing.assert_array_equal(t.numpy(), expected[name])
+
+
+def test_version_3_holds_the_same_integers_in_fewer_bytes(fitted_like):
+    g, h, w = fitted_like
+    meta = RecordMeta(h, w, rate="budget", nominal_cr=50.0)
+    v2, v3 = (encode_record(g, meta, CodecConfig(), version=v) for v in (2, 3))
+    (g2, m2), (g3, m3) = decode_record(v2), decode_record(v3)
+    assert (m2.version, m3.version) == (2, 3)
+    for a, b in zip(g2.tensors(), g3.tensors()):
+        assert torch.equal(a, b)
+    assert len(v3) < 0.98 * len(v2)
 
 
 def test_quantisation_loss_is_small_on_a_fitted_case(example_image):
@@ -138,3 +158,7 @@ def test_well_signed_hostile_headers_are_refused(record):
     assert "log-scale grid" in _refused(field(40, "<I", 10 ** 7))
     assert "colour grid" in _refused(field(60, "<f", float("nan")))
     assert "streams" in _refused(field(23, "<B", 3))
+    assert "flags" in _refused(field(6, "<H", 1 << 1))  # stream 1 is stored raw: no model to choose
+    v2 = encode_record(Gaussians(*(t[:150] for t in decode_record(record)[0].tensors())), RecordMeta(64, 96),
+                       version=2)
+    assert "flags" in _refused(_resign(v2[:6] + struct.pack("<H", 1) + v2[8:]))  # version 2 has none
