@@ -48,6 +48,8 @@ ROTATION_MODEL_BITS = 8
 GAP_ALPHABET = entropy.MAX_GAP_SYMBOL + 1
 #: Version 3: contexts of the anisotropy stream, the octave of the long axis: clamp(floor(log2 sx), 0, 7).
 ANISOTROPY_CONTEXTS = 8
+#: ln 2 as the float64 the format names (no libm call in what the decoder must reproduce).
+LN2 = 0.6931471805599453
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,10 @@ def _rotation_split(qrot: np.ndarray, rbits: np.ndarray) -> tuple[list[tuple[np.
 
 def anisotropy_context(qsx: np.ndarray, scale_lo: float, scale_step: float) -> np.ndarray:
     """[N] int64 context of each Gaussian's anisotropy (version 3): the octave of its long axis,
-    ``clamp(floor((scale_lo + qsx * scale_step) / ln 2), 0, 7)`` in float64 (header floats widened from float32;
+    ``clamp(floor((scale_lo + qsx * scale_step) / LN2), 0, 7)`` in float64 (header floats widened from float32;
     only + * / so that every machine agrees)."""
     ln_sx = float(np.float32(scale_lo)) + qsx.astype(np.float64) * float(np.float32(scale_step))
-    return np.clip(np.floor(ln_sx / math.log(2.0)), 0, ANISOTROPY_CONTEXTS - 1).astype(np.int64)
+    return np.clip(np.floor(ln_sx / LN2), 0, ANISOTROPY_CONTEXTS - 1).astype(np.int64)
 
 
 def _anisotropy_subs(qsx: np.ndarray, aniso: np.ndarray, levels: int, grid: Grid, steps: Steps):
