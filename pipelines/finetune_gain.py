@@ -32,7 +32,7 @@ def main() -> int:
     for name, px in photos(args):
         for cr in args.cr:
             config = EncodeConfig(cr=cr)
-            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend)
+            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name)
             n = meta.n
             record, codec = api._encode_within_budget(g, meta, CodecConfig(), budget)
             row = {"image": name, "cr": cr, "n": n, "budget": budget, "psnr_unquantized": stats["psnr_last_step"],
