@@ -27,6 +27,7 @@ def photo_parser(doc: str, out: str) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--backend", default="cpu")
     p.add_argument("--out", default=out)
+    p.add_argument("--qat-steps", type=int, default=0, help="the fit's last steps with the quantiser in the loop")
     p.add_argument("--fits", help="folder of saved fits (NAME-crCR-STEPS.npz): reused where present, new fits saved "
                                   "there (to measure codec changes without fitting again)")
     return p
@@ -39,23 +40,26 @@ def photos(args) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def budget_fit(pixels: np.ndarray, cr: float, steps: int, backend: str, fits: str | None = None,
-               name: str = "") -> tuple[Gaussians, dict, RecordMeta, int]:
+               name: str = "", qat_steps: int = 0) -> tuple[Gaussians, dict, RecordMeta, int]:
     """What ``encode_image`` fits in budget mode, before the record: (Gaussians, fit stats, meta, byte budget).
 
     ``fits``: a folder where the fit of ``name`` at this CR and step count is read from if saved there (numpy
-    arrays, no pickle), else saved to."""
+    arrays, no pickle), else saved to. ``qat_steps``: the last steps with the quantiser in the loop."""
     h, w = pixels.shape[:2]
     budget = int(3 * h * w // cr)
-    saved = Path(fits) / f"{Path(name).stem}-cr{cr:g}-{steps}.npz" if fits else None
+    qat = f"-qat{qat_steps}" if qat_steps else ""
+    saved = Path(fits) / f"{Path(name).stem}-cr{cr:g}-{steps}{qat}.npz" if fits else None
     if saved is not None and saved.exists():
         with np.load(saved, allow_pickle=False) as z:
             g = Gaussians(*(torch.from_numpy(z[k]) for k in ("means", "scales", "rotations", "colors")))
             stats = {"psnr_last_step": float(z["psnr_last_step"])}
     else:
+        config = EncodeConfig(cr=cr, fit=FitConfig(steps=steps, qat_steps=qat_steps))
         n = api._n_for_budget(initialize(pixels, n_gaussians_for_cr(h, w, cr), InitConfig(), seed=0), h, w,
-                              EncodeConfig(cr=cr), budget)
-        g, stats = fit(initialize(pixels, n, InitConfig(), seed=0), pixels, FitConfig(steps=steps),
-                       backend=backend, final_psnr=False)
+                              config, budget)
+        meta = RecordMeta(height=h, width=w, n=n, rate="budget", nominal_cr=cr)
+        g, stats = fit(initialize(pixels, n, InitConfig(), seed=0), pixels, config.fit, backend=backend,
+                       quantizer=api.qat_quantizer(meta, config, budget), final_psnr=False)
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
             np.savez(saved, **{k: t.detach().cpu().numpy() for k, t in zip(

@@ -32,7 +32,7 @@ def main() -> int:
     for name, px in photos(args):
         for cr in args.cr:
             config = EncodeConfig(cr=cr)
-            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name)
+            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name, args.qat_steps)
             n = meta.n
             record, codec = api._encode_within_budget(g, meta, CodecConfig(), budget)
             row = {"image": name, "cr": cr, "n": n, "budget": budget, "psnr_unquantized": stats["psnr_last_step"],
@@ -41,7 +41,7 @@ def main() -> int:
             for scale in args.lr_scale:
                 tuned_config = config.replace(color_finetune_steps=args.finetune_steps,
                                               fit=dataclasses.replace(config.fit, lr_colors=config.fit.lr_colors * scale))
-                tuned = api._finetune_colors(record, codec, meta, px, tuned_config, args.backend, budget)
+                tuned, _ = api._finetune_colors(record, codec, meta, px, tuned_config, args.backend, budget)
                 row["finetuned"].append({"lr_scale": scale, "bytes": len(tuned), "psnr": psnr(
                     api.decode_image(tuned, backend=args.backend, limits=UNLIMITED), px)})
             rows.append(row)
@@ -55,7 +55,8 @@ def main() -> int:
               + " ".join(f"{t['psnr']:8.2f}" for t in r["finetuned"]))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "finetune-gain", "steps": args.steps, "finetune_steps": args.finetune_steps,
+    out.write_text(json.dumps({"name": "finetune-gain", "steps": args.steps, "qat_steps": args.qat_steps,
+                               "finetune_steps": args.finetune_steps,
                                "backend": args.backend, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

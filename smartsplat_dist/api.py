@@ -89,9 +89,7 @@ def encode_image(
             if n != len(gaussians):
                 gaussians = initialize(pixels, n, config.init, seed=config.seed)
     meta = RecordMeta(height=height, width=width, n=n, rate=config.rate, nominal_cr=float(config.cr))
-    quantizer = None
-    if config.fit.qat_steps > 0:
-        quantizer = lambda g: fake_quantize(g, meta, config.codec)  # noqa: E731
+    quantizer = qat_quantizer(meta, config, budget if config.rate == "budget" else None)
     with stages("fit"):
         fitted, fit_stats = fit(gaussians, pixels, config.fit, backend=backend, progress=progress,
                                 quantizer=quantizer, checkpoint=checkpoint, final_psnr=False)
@@ -104,8 +102,8 @@ def encode_image(
             record, codec = encode_record(fitted.to("cpu"), meta, config.codec), config.codec
     with stages("finetune"):
         if finetune_steps(config) > 0 and n > 0:
-            record = _finetune_colors(record, codec, meta, pixels, config, backend,
-                                      budget if config.rate == "budget" else None)
+            record, codec = _finetune_colors(record, codec, meta, pixels, config, backend,
+                                             budget if config.rate == "budget" else None)
     with stages("decode"):
         decoded = decode_image(record, backend=backend, limits=UNLIMITED)  # our own record: trusted
     with stages("metrics"):
@@ -147,6 +145,23 @@ def encode_image(
     return record, stats
 
 
+def qat_quantizer(meta: RecordMeta, config: EncodeConfig, budget: int | None) -> Callable[[Gaussians], Gaussians] | None:
+    """The ``fit(quantizer=...)`` of the last ``config.fit.qat_steps`` steps (None when 0): fake quantisation on
+    the steps the record will use. With a ``budget`` those are the steps rate control picks for the Gaussians
+    at the first QAT step (the final encode picks again; it lands on the same steps unless the Gaussians' bytes
+    moved across a bisection boundary); without, the codec's own."""
+    if config.fit.qat_steps <= 0:
+        return None
+    chosen: list[CodecConfig] = []
+
+    def quantizer(g: Gaussians) -> Gaussians:
+        if not chosen:
+            chosen.append(config.codec if budget is None else
+                          _encode_within_budget(g.detach().to("cpu"), meta, config.codec, budget)[1])
+        return fake_quantize(g, meta, chosen[0])
+    return quantizer
+
+
 #: The colour fine-tune's learning rate, as a fraction of the fit's (measured: at 1000 steps, 768x512, 0.3x and
 #: 1x gain alike, +0.17-0.42 dB at CR 50 and 100 (pipelines/finetune_gain.py); on a 45 dB crop 1x lost 0.04 dB where 0.3x gained 0.2).
 FINETUNE_LR_SCALE = 0.3
@@ -158,18 +173,34 @@ def finetune_steps(config: EncodeConfig) -> int:
     return min(config.color_finetune_steps, config.fit.steps // 20)
 
 
+#: A fine-tuned record over the budget is encoded again with the colour step up to 2**(this/16) coarser.
+FINETUNE_COARSER_TRIES = 4
+
+
 def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels: np.ndarray,
-                     config: EncodeConfig, backend: str, budget: int | None) -> bytes:
-    """The record with its colours fitted again on its own quantised geometry (see
-    :attr:`EncodeConfig.color_finetune_steps`); the input record when the new one is over ``budget``."""
+                     config: EncodeConfig, backend: str, budget: int | None) -> tuple[bytes, CodecConfig]:
+    """(record, codec settings) with the colours fitted again on its own quantised geometry (see
+    :attr:`EncodeConfig.color_finetune_steps`), where the fine-tune raised the PSNR of its own loss passes.
+    Tuned colours may cost a few bytes more: over ``budget``, the colour step is made coarser by 2**(1/16) at a
+    time (the geometry's integers do not depend on it), up to :data:`FINETUNE_COARSER_TRIES` times; the input
+    record and ``codec`` if none fits."""
     quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
     colors_only = dataclasses.replace(config.fit, steps=finetune_steps(config), lr_means=0.0, lr_scales=0.0,
                                       lr_rotations=0.0, relocate_every=0, max_scale=0.0, qat_steps=0,
-                                      lr_colors=config.fit.lr_colors * FINETUNE_LR_SCALE)
-    tuned, _ = fit(quantized, pixels, colors_only, backend=backend, final_psnr=False)
+                                      lr_colors=config.fit.lr_colors * FINETUNE_LR_SCALE, log_every=1)
+    first: list[float] = []  # the record's own PSNR: the first loss pass, before any update
+    tuned, stats = fit(quantized, pixels, colors_only, backend=backend,
+                       progress=lambda step, info: first.append(info["psnr"]) if step == 1 else None,
+                       final_psnr=False)
+    if not first or stats["psnr_last_step"] <= first[0]:
+        return record, codec  # it did not help (Adam's first steps can shake a > 45 dB fit)
     g = Gaussians(quantized.means, quantized.scales, quantized.rotations, tuned.colors)
-    out = encode_record(g, meta, codec)
-    return out if budget is None or len(out) <= budget else record
+    for k in range(FINETUNE_COARSER_TRIES + 1):  # over budget: a slightly coarser colour step, same geometry
+        tried = codec.replace(color_step=float(np.float32(codec.color_step * 2 ** (k / 16))))
+        out = encode_record(g, meta, tried)
+        if budget is None or len(out) <= budget:
+            return out, tried
+    return record, codec
 
 
 #: Budget mode: N = budget / (FIT_BYTES_GROWTH x the initialisation's bytes per Gaussian at the default steps).

@@ -146,7 +146,8 @@ def test_unknown_rate_mode_is_a_config_error():
 
 def test_colour_finetune_keeps_the_geometry_and_the_budget_and_helps():
     """The colours are fitted again on the record's quantised geometry: same positions, scales and rotations as
-    without it, within the budget, and no worse."""
+    without it, within the budget, and better (measured +0.10 dB here; +0.03 at CR 30 / 46 dB, where it gains
+    least)."""
     from smartsplat_dist.codec import decode_record
     from smartsplat_dist.config import EncodeConfig
 
@@ -154,15 +155,15 @@ def test_colour_finetune_keeps_the_geometry_and_the_budget_and_helps():
     h, w = photo.shape[:2]
     out = {}
     for steps in (0, 10):
-        out[steps] = smartsplat_dist.encode_image(photo, cr=30, steps=200, backend="cpu",
+        out[steps] = smartsplat_dist.encode_image(photo, cr=200, steps=300, backend="cpu",
                                                   config=EncodeConfig(color_finetune_steps=steps))
     (plain, s0), (tuned, s1) = out[0], out[10]
     g0, g1 = decode_record(plain)[0], decode_record(tuned)[0]
     for a, b in zip((g0.means, g0.scales, g0.rotations), (g1.means, g1.scales, g1.rotations)):
         assert torch.equal(a, b)
     assert not torch.equal(g0.colors, g1.colors)
-    assert 30 <= 3 * h * w / len(tuned) <= 30 * api.RATE_SLACK and s1["finetune_seconds"] > 0
-    assert s1["psnr"] >= s0["psnr"] + 0.02, (s0["psnr"], s1["psnr"])
+    assert 200 <= 3 * h * w / len(tuned) <= 200 * api.RATE_SLACK and s1["finetune_seconds"] > 0
+    assert s1["psnr"] >= s0["psnr"] + 0.05, (s0["psnr"], s1["psnr"])
 
 
 def test_colour_finetune_steps_must_be_a_count_and_stay_within_5_percent_of_the_fit():
@@ -172,3 +173,22 @@ def test_colour_finetune_steps_must_be_a_count_and_stay_within_5_percent_of_the_
         == [0, 0, 15, 50, 50]
     with pytest.raises(ConfigError, match="color_finetune_steps"):
         EncodeConfig(color_finetune_steps=-1)
+
+
+def test_qat_trains_on_the_grid_the_budgeted_record_uses():
+    """In budget mode the quantiser in the loop uses the steps rate control picks, so the fit sees the record."""
+    from smartsplat_dist.codec import CodecConfig, RecordMeta, decode_record
+    from smartsplat_dist.config import EncodeConfig
+    from smartsplat_dist.init import InitConfig, initialize
+
+    photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    h, w = photo.shape[:2]
+    g = initialize(photo, 400, InitConfig(), seed=0)
+    meta, budget = RecordMeta(height=h, width=w, n=400, rate="budget", nominal_cr=100.0), 3 * h * w // 100
+    assert api.qat_quantizer(meta, EncodeConfig(), budget) is None  # qat_steps = 0: no quantiser
+    config = EncodeConfig().replace(fit=EncodeConfig().fit.replace(steps=10, qat_steps=5))
+    quantizer = api.qat_quantizer(meta, config, budget)
+    record, _ = api._encode_within_budget(g, meta, CodecConfig(), budget)
+    key = lambda t: t.detach().numpy()[np.lexsort(t.detach().numpy().T[::-1])]  # noqa: E731
+    assert np.abs(key(quantizer(g).means) - key(decode_record(record)[0].means)).max() == 0.0
+    np.testing.assert_allclose(key(quantizer(g).colors), key(decode_record(record)[0].colors), atol=1e-6)

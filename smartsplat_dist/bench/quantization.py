@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..codec.config import CodecConfig
-from ..codec.quantize import fake_quantize
+from ..codec.quantize import fake_quantize_v1 as fake_quantize
 from ..codec.record import RecordMeta, decode_record, encode_record
 from ..fitting import FitConfig, fit, psnr
 from ..init import initialize

@@ -33,7 +33,7 @@ class CodecConfig(Settings):
     Records are written in version 2, which uses ``mean_frac_bits``, ``scale_step``, ``rotation_tolerance`` and
     ``color_step`` (starting points: the encoder's rate control scales them to fill the byte budget);
     ``scale_bits``, ``rotation_bits``, ``color_bits`` and ``lzma_preset`` describe version-1 records (read back
-    from old records; :func:`~smartsplat_dist.codec.fake_quantize` still follows them).
+    from old records; :func:`~smartsplat_dist.codec.fake_quantize_v1` follows them).
 
     The defaults cost about 0.2-0.4 dB PSNR at CR 50 and stay under 7 bytes per Gaussian (see the codec
     report / ``python -m smartsplat_dist.bench.quantization``).

@@ -134,3 +134,20 @@ def dequantize(q: Quantized, steps: Steps, grid: Grid) -> Gaussians:
     rot = t(q.qrot) * (math.pi / t(np.left_shift(np.int64(1), q.rbits)))
     colors = f(grid.color_lo) + t(q.qcolors) * f(steps.color_step)
     return Gaussians(means.contiguous(), scales.contiguous(), rot.contiguous(), colors.contiguous())
+
+
+def fake_quantize(g: Gaussians, height: int, width: int, steps: Steps) -> Gaussians:
+    """Straight-through fake quantisation on these steps: forward = the Gaussians a version-2/3 record written
+    with ``steps`` decodes to (canonical form, input order), backward = identity (through the canonical form).
+
+    g: N Gaussians (any device; may require grad). Returns N Gaussians on g's device.
+    """
+    if len(g) == 0:
+        return g
+    with torch.no_grad():
+        q, grid = quantize(g, height, width, steps)
+        deq = dequantize(q, steps, grid).to(g.means.device)
+    scales, theta = canonicalize(g.scales, g.rotations)
+    ste = lambda x, target: x + (target - x).detach()  # noqa: E731
+    return Gaussians(ste(g.means, deq.means), ste(scales, deq.scales), ste(theta, deq.rotations),
+                     ste(g.colors, deq.colors))

@@ -152,10 +152,11 @@ def dequantize_values(
     return Gaussians(means.contiguous(), scales.contiguous(), rot.contiguous(), colors.contiguous())
 
 
-def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None,
-                  params: QuantParams | None = None) -> Gaussians:
-    """Straight-through fake quantisation: forward = what ``decode_record(encode_record(g))`` gives, backward =
-    identity (through the canonical form), for fine-tuning with the quantiser in the loop.
+def fake_quantize_v1(g: Gaussians, meta, config: CodecConfig | None = None,
+                     params: QuantParams | None = None) -> Gaussians:
+    """Straight-through fake quantisation of record version 1: forward = what
+    ``decode_record(encode_record(g, version=1))`` gives, backward = identity (through the canonical form).
+    (:func:`smartsplat_dist.codec.fake_quantize` follows the version that is written.)
 
     Args:
         g: N Gaussians (any device; may require grad).
@@ -182,11 +183,11 @@ def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None,
 
 
 class FrozenQuantizer:
-    """A ``fit(quantizer=...)`` callable whose ranges are fixed at its first call.
+    """A ``fit(quantizer=...)`` callable of record version 1 whose ranges are fixed at its first call.
 
     Recomputing the ranges every step moves every Gaussian's grid whenever the extreme one moves; freezing
     them keeps the grids still while fine-tuning. Encode with the same ranges:
-    ``encode_record(g, meta, config, params=quantizer.params)`` (values outside are clamped into them).
+    ``encode_record(g, meta, config, params=quantizer.params, version=1)`` (values outside are clamped into them).
     """
 
     def __init__(self, meta, config: CodecConfig | None = None) -> None:
@@ -196,4 +197,4 @@ class FrozenQuantizer:
     def __call__(self, g: Gaussians) -> Gaussians:
         if self.params is None:
             self.params = compute_params(g)
-        return fake_quantize(g, self.meta, self.config, self.params)
+        return fake_quantize_v1(g, self.meta, self.config, self.params)

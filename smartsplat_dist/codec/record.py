@@ -19,6 +19,7 @@ from ..errors import RecordError
 from ..model import Gaussians
 from . import entropy, record_v2
 from .grid import Steps
+from .grid import fake_quantize as grid_fake_quantize
 from .limits import DecodeLimits, check_header
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
@@ -107,6 +108,23 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
     return (x0, y0), streams
 
 
+def _steps(config: CodecConfig) -> Steps:
+    return Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step)
+
+
+def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaussians:
+    """Straight-through fake quantisation for training with the quantiser in the loop: forward = the Gaussians
+    that ``decode_record(encode_record(g, meta, config))`` gives (canonical form, in g's order, on g's device),
+    backward = identity (through the canonical form).
+
+    g: N Gaussians (may require grad); meta: anything with ``height`` and ``width``. In budget mode the encoder's
+    rate control then scales these steps to fill the budget, so training sees the default steps' grid.
+    """
+    config = config or CodecConfig()
+    check_encodable(g)
+    return grid_fake_quantize(g, int(meta.height), int(meta.width), _steps(config))
+
+
 def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None,
                   params: QuantParams | None = None, version: int = FORMAT_VERSION) -> bytes:
     """Quantise and encode Gaussians into a record (deterministic: same Gaussians + config -> same bytes).
@@ -133,8 +151,7 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
                           f"for a {width}x{height} image")
     check_encodable(g)
     if version in record_v2.VERSIONS:
-        steps = Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step)
-        return record_v2.encode(g, height, width, _BLEND_IDS[meta.blend], steps, meta.rate or "paper",
+        return record_v2.encode(g, height, width, _BLEND_IDS[meta.blend], _steps(config), meta.rate or "paper",
                                 float(meta.nominal_cr or 3.0 * height * width / (7.0 * max(n, 1))), version)
     if version != 1:
         raise RecordError(f"cannot encode: unknown record version {version}")

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from smartsplat_dist.codec import (
-    MAGIC, CodecConfig, RecordMeta, canonicalize, decode_record, fake_quantize, read_meta,
+    MAGIC, CodecConfig, RecordMeta, canonicalize, decode_record, read_meta,
 )
 from smartsplat_dist.codec import encode_record as _encode_record
+from smartsplat_dist.codec import fake_quantize_v1 as fake_quantize
 from smartsplat_dist.codec.record import HEADER_SIZE, STREAMS
 from smartsplat_dist.errors import ConfigError, RecordError
 from smartsplat_dist.model import Gaussians

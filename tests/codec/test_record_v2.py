@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from smartsplat_dist.codec import CodecConfig, RecordMeta, decode_record, encode_record, read_meta
+from smartsplat_dist.codec import CodecConfig, RecordMeta, decode_record, encode_record, fake_quantize, read_meta
 from smartsplat_dist.codec import grid as qgrid
 from smartsplat_dist.codec import record_v2
 from smartsplat_dist.errors import RecordError
@@ -162,3 +162,15 @@ def test_well_signed_hostile_headers_are_refused(record):
     v2 = encode_record(Gaussians(*(t[:150] for t in decode_record(record)[0].tensors())), RecordMeta(64, 96),
                        version=2)
     assert "flags" in _refused(_resign(v2[:6] + struct.pack("<H", 1) + v2[8:]))  # version 2 has none
+
+
+def test_fake_quantize_is_the_written_record_and_straight_through(fitted_like):
+    g, h, w = fitted_like
+    cfg = CodecConfig()
+    dec, _ = decode_record(encode_record(g, RecordMeta(h, w), cfg))
+    params = [t.clone().requires_grad_(True) for t in g.tensors()]
+    fq = fake_quantize(Gaussians(*params), RecordMeta(h, w), cfg)
+    np.testing.assert_allclose(_sorted(fq.detach()), _sorted(dec), atol=1e-5)
+    (fq.means.sum() + 2 * fq.colors.sum()).backward()
+    assert torch.equal(params[0].grad, torch.ones_like(g.means))
+    assert torch.equal(params[3].grad, torch.full_like(g.colors, 2.0))
