@@ -65,7 +65,8 @@ def encode_image(
             checkpoint and saves new ones (see :func:`~smartsplat_dist.fitting.optimize.fit`).
     Returns:
         (record bytes, stats) where stats has height, width, n_gaussians, bytes, bytes_per_gaussian, nominal_cr,
-        rate (``config.rate``: budget mode initialises twice, once to price a Gaussian), real_cr, psnr, ssim (of the decoded record, computed on the render device), psnr_unquantized (the
+        rate (``config.rate``: budget mode initialises twice, once to price a Gaussian, computing the
+        sampling weights once), real_cr, psnr, ssim (of the decoded record, computed on the render device), psnr_unquantized (the
         unquantised Gaussians at the fit's last loss pass: no extra render), steps, seconds, the split
         read/init/fit/encode/decode/metrics_seconds, peak_rss_mb (per stage, where the OS reports it),
         codec, conversions.
@@ -80,11 +81,13 @@ def encode_image(
     budget = int(3 * height * width // config.cr)
     n = n_gaussians_for_cr(height, width, config.cr)
     with stages("init"):
-        gaussians = initialize(pixels, n, config.init, seed=config.seed)
+        cache: dict[int, np.ndarray] | None = {} if config.rate == "budget" else None  # tile weights, reused
+        gaussians = initialize(pixels, n, config.init, seed=config.seed, weights_cache=cache)
         if config.rate == "budget":
             n = _n_for_budget(gaussians, height, width, config, budget)
             if n != len(gaussians):
-                gaussians = initialize(pixels, n, config.init, seed=config.seed)
+                gaussians = initialize(pixels, n, config.init, seed=config.seed, weights_cache=cache)
+        del cache
     meta = RecordMeta(height=height, width=width, n=n, rate=config.rate, nominal_cr=float(config.cr))
     quantizer = None
     if config.fit.qat_steps > 0:

@@ -82,7 +82,8 @@ def sample_without_replacement(weights: np.ndarray, n: int, rng: np.random.Gener
 
 def importance_samples(image: np.ndarray, n_total: int, s_base: float, *, tile_size: int = 1024,
                        lambda_m: float = 0.9, variance_window: int = 5, epsilon: float = 1e-8,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       seed: int = 0, weights_cache: dict[int, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Feature-weighted samples, ``n_ij`` per tile (eq. 13), with scale s_base·exp(−½w) (eq. 15).
 
     A tile never yields more samples than it has pixels. Tiles overlap, so the same pixel can be drawn by
@@ -92,6 +93,10 @@ def importance_samples(image: np.ndarray, n_total: int, s_base: float, *, tile_s
 
     Args:
         image: [H, W, 3] uint8.
+        weights_cache: tile index -> that tile's weights [tile.h * tile.w] float32: read where present, else
+            computed and stored. Only for calls with the same image, ``tile_size``, ``lambda_m``,
+            ``variance_window`` and ``epsilon`` (the weights do not depend on ``n_total``): budget mode
+            initialises one image twice, and the second call skips the feature pass (4 bytes per pixel kept).
     Returns:
         (means [M, 2] float64 pixel centres (x + 0.5, y + 0.5), scales [M] float64, weights [M] float32),
         M <= n_total (fewer only through capped tiles or duplicates).
@@ -105,7 +110,11 @@ def importance_samples(image: np.ndarray, n_total: int, s_base: float, *, tile_s
         n = int(min(n, tile.h * tile.w))
         if n == 0:
             continue
-        w = tile_weights(image, tile, lambda_m, variance_window, epsilon).reshape(-1)
+        w = weights_cache.get(tile.index) if weights_cache is not None else None
+        if w is None:
+            w = tile_weights(image, tile, lambda_m, variance_window, epsilon).reshape(-1)
+            if weights_cache is not None:
+                weights_cache[tile.index] = w
         rng = np.random.default_rng([int(seed), 1, tile.index])
         local = sample_without_replacement(w.copy(), n, rng, cdf_buffer)
         ly, lx = np.divmod(local, tile.w)
