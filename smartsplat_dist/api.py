@@ -19,7 +19,7 @@ from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
 from .fitting.metrics import quality
-from .init import initialize
+from .init import TileWeightsCache, initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
 from .raster import backend_device, resolve_backend
@@ -81,7 +81,7 @@ def encode_image(
     budget = int(3 * height * width // config.cr)
     n = n_gaussians_for_cr(height, width, config.cr)
     with stages("init"):
-        cache: dict[int, np.ndarray] | None = {} if config.rate == "budget" else None  # tile weights, reused
+        cache = TileWeightsCache() if config.rate == "budget" else None  # the second init reuses the weights
         gaussians = initialize(pixels, n, config.init, seed=config.seed, weights_cache=cache)
         if config.rate == "budget":
             n = _n_for_budget(gaussians, height, width, config, budget)

@@ -32,7 +32,7 @@ from ..errors import ImageError
 from ..model import Gaussians
 from .colors import normalize_by_coverage, weighted_median_colors
 from .config import InitConfig
-from .importance import base_scale, importance_samples
+from .importance import TileWeightsCache, base_scale, importance_samples
 from .random_init import random_points
 from .tiles import Tile, samples_per_tile, tile_layout
 from .uniform import exclusion_samples, knn_scales
@@ -55,7 +55,7 @@ def _to_gaussians(means: np.ndarray, scales: np.ndarray, colors: np.ndarray) -> 
 
 
 def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0,
-                 weights_cache: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                 weights_cache: TileWeightsCache | None = None) -> dict[str, np.ndarray]:
     """Feature-smart points before conversion (float64), with which step produced each (``weights_cache``: see
     :func:`initialize`).
 
@@ -84,7 +84,7 @@ def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0,
 
 
 def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), seed: int = 0,
-               weights_cache: dict[int, np.ndarray] | None = None) -> Gaussians:
+               weights_cache: TileWeightsCache | None = None) -> Gaussians:
     """Initial Gaussians for ``image``.
 
     Args:
@@ -92,9 +92,10 @@ def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), see
         n: number of Gaussians (>= 1), e.g. ``n_gaussians_for_cr(H, W, cr)``.
         config: method and settings (see InitConfig).
         seed: same image + config + seed ⇒ identical tensors.
-        weights_cache: an empty dict to keep the smart sampling's per-tile weights in, passed again to a later
-            call with the same image and config (any ``n``, ``seed``), which then skips the feature pass: the
-            same result as without it, at 4 bytes per pixel held while the dict lives (budget mode).
+        weights_cache: a :class:`TileWeightsCache` to keep the smart sampling's per-tile weights in, passed
+            again to a later call with the same image and config (any ``n``, ``seed``), which then skips the
+            feature pass: the same result as without it, at 4 bytes per pixel held while the cache lives
+            (budget mode).
     Returns:
         Gaussians on CPU, float32: means [n, 2] px, scales [n, 2] px (isotropic), rotations [n] = 0,
         colors [n, 3] in [0, 1] (divided by the coverage when ``config.color_normalization == "coverage"``).
@@ -115,4 +116,4 @@ def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), see
     return _to_gaussians(means, scales, colors)
 
 
-__all__ = ["InitConfig", "initialize", "smart_points", "base_scale", "tile_layout", "samples_per_tile", "Tile"]
+__all__ = ["InitConfig", "initialize", "smart_points", "TileWeightsCache", "base_scale", "tile_layout", "samples_per_tile", "Tile"]
