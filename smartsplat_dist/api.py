@@ -20,9 +20,7 @@ from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
 from .fitting.metrics import quality
-from .fitting.metrics_reference import psnr as reference_psnr
-from .fitting.metrics_reference import ssim as reference_ssim
-from .init import initialize
+from .init import TileWeightsCache, initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
 from .raster import backend_device, resolve_backend
@@ -68,7 +66,8 @@ def encode_image(
             checkpoint and saves new ones (see :func:`~smartsplat_dist.fitting.optimize.fit`).
     Returns:
         (record bytes, stats) where stats has height, width, n_gaussians, bytes, bytes_per_gaussian, nominal_cr,
-        rate (``config.rate``: budget mode initialises twice, once to price a Gaussian), real_cr, psnr, ssim (of the decoded record, computed on the render device), psnr_unquantized (the
+        rate (``config.rate``: budget mode initialises twice, once to price a Gaussian, computing the
+        sampling weights once), real_cr, psnr, ssim (of the decoded record, computed on the render device), psnr_unquantized (the
         unquantised Gaussians at the fit's last loss pass: no extra render), steps, seconds, the split
         read/init/fit/encode/decode/metrics_seconds, peak_rss_mb (per stage, where the OS reports it),
         codec, conversions.
@@ -83,11 +82,13 @@ def encode_image(
     budget = int(3 * height * width // config.cr)
     n = n_gaussians_for_cr(height, width, config.cr)
     with stages("init"):
-        gaussians = initialize(pixels, n, config.init, seed=config.seed)
+        cache = TileWeightsCache() if config.rate == "budget" else None  # the second init reuses the weights
+        gaussians = initialize(pixels, n, config.init, seed=config.seed, weights_cache=cache)
         if config.rate == "budget":
             n = _n_for_budget(gaussians, height, width, config, budget)
             if n != len(gaussians):
-                gaussians = initialize(pixels, n, config.init, seed=config.seed)
+                gaussians = initialize(pixels, n, config.init, seed=config.seed, weights_cache=cache)
+        del cache
     meta = RecordMeta(height=height, width=width, n=n, rate=config.rate, nominal_cr=float(config.cr))
     quantizer = qat_quantizer(meta, config, budget if config.rate == "budget" else None)
     with stages("fit"):
@@ -107,11 +108,7 @@ def encode_image(
     with stages("decode"):
         decoded = decode_image(record, backend=backend, limits=UNLIMITED)  # our own record: trusted
     with stages("metrics"):
-        device = backend_device(backend)
-        if device.type == "cpu":  # measured: scipy's float64 filters beat torch's float32 ones on CPU
-            scores = {"psnr": reference_psnr(decoded, pixels), "ssim": reference_ssim(decoded, pixels)}
-        else:
-            scores = quality(decoded, pixels, device=device)
+        scores = quality(decoded, pixels, device=backend_device(backend))  # on CPU: the compiled float64 kernel
         del decoded
     seconds = stages.total()
     stats = {

@@ -5,7 +5,8 @@ For each worker count a fresh archive is compressed on one local Ray cluster (st
 - ``images_per_hour`` = images / wall (actor start-up included: it is part of every real run);
 - per image, in worker-seconds: ``fit_s`` (the fit loop, from the encode stats), ``actor_other_s`` (read the
   source, init, encode the record, quality metrics, stage in the archive: actor time outside the fit; split into
-  ``read_s``, ``init_s``, ``record_s`` (quantise + entropy code), ``decode_s``, ``metrics_s``, ``stage_s``) and
+  ``read_s``, ``init_s``, ``record_s`` (quantise + entropy code), ``finetune_s`` (the colour fine-tune),
+  ``decode_s``, ``metrics_s``, ``stage_s``) and
   ``driver_ray_s`` (``wall·workers/images`` minus the actor's time: actor start-up, scheduling, idle actors at
   the end, the driver's shard commits). ``overhead_pct`` = (actor_other + driver_ray) / fit.
 A discarded one-image warm-up run comes first (kernel compilation is cached on disk after it).
@@ -93,7 +94,7 @@ def run(args) -> dict:
                 read = sum(x.get("read_seconds", 0.0) for x in t) / len(t)
                 stage = sum(x.get("stage_seconds", 0.0) for x in t) / len(t)
                 split = {f"{k}_s": sum(x.get(f"{k}_seconds", 0.0) for x in t) / len(t)
-                         for k in ("init", "record", "decode", "metrics")}
+                         for k in ("init", "record", "finetune", "decode", "metrics")}
                 share = wall * workers / n
                 psnr = [r["psnr"] for r in res.rows if r.get("psnr") is not None]
                 rows.append({

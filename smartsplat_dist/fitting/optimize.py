@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -92,6 +93,15 @@ def loss_windows(target_u8: torch.Tensor, tile_size: int, cache: bool = True) ->
     """
     h, w = int(target_u8.shape[0]), int(target_u8.shape[1])
     return [LossWindow(target_u8, box, cache) for box in windows(h, w, tile_size)]
+
+
+def target_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The image [H, W, 3] uint8 as a tensor on ``device``; on CPU it shares the array's memory, read-only
+    arrays included (e.g. ``np.asarray`` of a PIL image): the fit only reads its target, so torch's warning
+    about non-writable arrays does not apply and no copy of the image is made."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        return torch.from_numpy(np.ascontiguousarray(image)).to(device)
 
 
 def _check_image(image: np.ndarray) -> tuple[int, int]:
@@ -247,7 +257,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     params = _Params(gaussians, h, w, config.means_lr_unit, device)
     opt = params.optimizer(config)
     boxes = windows(h, w, config.tile_size)
-    target_u8 = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    target_u8 = target_tensor(image, device)
     cache = len(boxes) == 1 or h * w <= CACHE_TARGET_PIXELS
     wins = loss_windows(target_u8, config.tile_size, cache)
     qat_from = config.steps - config.qat_steps if quantizer is not None else config.steps
@@ -301,4 +311,4 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     return final, stats
 
 
-__all__ = ["fit", "windows", "loss_windows", "LossWindow", "loss_and_grad", "render_uint8_psnr"]
+__all__ = ["fit", "windows", "loss_windows", "LossWindow", "loss_and_grad", "render_uint8_psnr", "target_tensor"]

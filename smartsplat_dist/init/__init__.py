@@ -32,7 +32,7 @@ from ..errors import ImageError
 from ..model import Gaussians
 from .colors import normalize_by_coverage, weighted_median_colors
 from .config import InitConfig
-from .importance import base_scale, importance_samples
+from .importance import TileWeightsCache, base_scale, importance_samples
 from .random_init import random_points
 from .tiles import Tile, samples_per_tile, tile_layout
 from .uniform import exclusion_samples, knn_scales
@@ -54,8 +54,10 @@ def _to_gaussians(means: np.ndarray, scales: np.ndarray, colors: np.ndarray) -> 
                      torch.from_numpy(np.ascontiguousarray(colors, dtype=np.float32)).reshape(n, 3))
 
 
-def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """Feature-smart points before conversion (float64), with which step produced each.
+def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0,
+                 weights_cache: TileWeightsCache | None = None) -> dict[str, np.ndarray]:
+    """Feature-smart points before conversion (float64), with which step produced each (``weights_cache``: see
+    :func:`initialize`).
 
     Returns:
         dict: means [n, 2], scales [n], colors [n, 3] float32, is_importance [n] bool, weights [M] float32
@@ -66,7 +68,7 @@ def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0) -
     n_vs = int(np.floor(config.lambda_g * n))
     imp_means, imp_scales, imp_w = importance_samples(
         image, n_vs, s_base, tile_size=config.tile_size, lambda_m=config.lambda_m,
-        variance_window=config.variance_window, epsilon=config.epsilon, seed=seed)
+        variance_window=config.variance_window, epsilon=config.epsilon, seed=seed, weights_cache=weights_cache)
     radius = max(s_base, float(np.median(imp_scales))) if imp_scales.size else s_base
     rng = np.random.default_rng([int(seed), 2])
     uni_means, n_filled = exclusion_samples(imp_means, n - imp_means.shape[0], H, W, radius, rng,
@@ -81,7 +83,8 @@ def smart_points(image: np.ndarray, n: int, config: InitConfig, seed: int = 0) -
             "radius": np.asarray(radius), "n_filled": np.asarray(n_filled)}
 
 
-def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), seed: int = 0) -> Gaussians:
+def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), seed: int = 0,
+               weights_cache: TileWeightsCache | None = None) -> Gaussians:
     """Initial Gaussians for ``image``.
 
     Args:
@@ -89,6 +92,10 @@ def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), see
         n: number of Gaussians (>= 1), e.g. ``n_gaussians_for_cr(H, W, cr)``.
         config: method and settings (see InitConfig).
         seed: same image + config + seed ⇒ identical tensors.
+        weights_cache: a :class:`TileWeightsCache` to keep the smart sampling's per-tile weights in, passed
+            again to a later call with the same image and config (any ``n``, ``seed``), which then skips the
+            feature pass: the same result as without it, at 4 bytes per pixel held while the cache lives
+            (budget mode).
     Returns:
         Gaussians on CPU, float32: means [n, 2] px, scales [n, 2] px (isotropic), rotations [n] = 0,
         colors [n, 3] in [0, 1] (divided by the coverage when ``config.color_normalization == "coverage"``).
@@ -102,11 +109,11 @@ def initialize(image: np.ndarray, n: int, config: InitConfig = InitConfig(), see
     if config.method == "random":
         means, scales, colors = random_points(image, n, config.random_scale_factor * base_scale(H, W, n), seed)
     else:
-        pts = smart_points(image, n, config, seed)
+        pts = smart_points(image, n, config, seed, weights_cache)
         means, scales, colors = pts["means"], pts["scales"], pts["colors"]
     if config.color_normalization == "coverage":
         colors = normalize_by_coverage(colors, means, scales)
     return _to_gaussians(means, scales, colors)
 
 
-__all__ = ["InitConfig", "initialize", "smart_points", "base_scale", "tile_layout", "samples_per_tile", "Tile"]
+__all__ = ["InitConfig", "initialize", "smart_points", "TileWeightsCache", "base_scale", "tile_layout", "samples_per_tile", "Tile"]

@@ -11,7 +11,7 @@ from smartsplat_dist.errors import ConfigError, ImageError
 from smartsplat_dist.fitting import FitConfig, fit, psnr
 from smartsplat_dist.fitting.config import LR_PRESETS
 from smartsplat_dist.fitting.loss import differentiable_ssim as train_ssim
-from smartsplat_dist.fitting.optimize import loss_and_grad, loss_windows, windows
+from smartsplat_dist.fitting.optimize import loss_and_grad, loss_windows, target_tensor, windows
 from smartsplat_dist.model import Gaussians
 from smartsplat_dist.raster import get_backend, render
 
@@ -196,3 +196,15 @@ def test_progress_psnr_is_clamped_render_psnr():
         out = render(g0, 24, 24, "torch").clamp(0, 1)
     assert seen["psnr"] == pytest.approx(psnr(out, image), abs=1e-3)
     assert seen["loss"] == pytest.approx(float(_loss_direct(g0, image, 0.9)), rel=1e-5)
+
+
+def test_read_only_image_is_shared_without_a_warning():
+    """np.asarray of a PIL image is read-only: the fit's target shares it (no copy) and torch does not warn."""
+    import warnings
+
+    image = np.zeros((16, 24, 3), np.uint8)
+    image.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = target_tensor(image, torch.device("cpu"))
+    assert t.data_ptr() == image.ctypes.data and tuple(t.shape) == (16, 24, 3) and t.dtype == torch.uint8

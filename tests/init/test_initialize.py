@@ -35,6 +35,22 @@ def test_photo_shapes_and_determinism(photo, method):
     assert not torch.equal(a.means, c.means)
 
 
+def test_weights_cache_gives_the_same_gaussians_for_any_n(photo, monkeypatch):
+    """Budget mode initialises twice: the second call reads the tile weights the first one kept."""
+    from smartsplat_dist.init import TileWeightsCache, importance
+
+    H, W = photo.shape[:2]
+    cfg = InitConfig(tile_size=128)  # several tiles
+    ns = (n_gaussians_for_cr(H, W, 50), n_gaussians_for_cr(H, W, 40))
+    plain = [initialize(photo, n, cfg, seed=1) for n in ns]
+    cache = TileWeightsCache()
+    for n, want in zip(ns, plain):
+        for x, y in zip(initialize(photo, n, cfg, seed=1, weights_cache=cache).tensors(), want.tensors()):
+            assert torch.equal(x, y)
+        monkeypatch.setattr(importance, "tile_weights", None)  # later calls must not compute weights
+    assert len(cache) > 1 and cache._buffer.dtype == np.float32  # noqa: SLF001  (one buffer for all tiles)
+
+
 def test_smart_importance_means_are_pixel_centres(photo):
     g = initialize(photo, 500, InitConfig(), seed=0)
     m = g.means[: int(math.floor(0.7 * 500))].double()

@@ -57,6 +57,14 @@ def test_rgb_png_from_every_kind_of_source(tmp_path):
         assert r.conversions == () and r.mode == "RGB" and r.format == "PNG"
 
 
+def test_rgb_pixels_come_in_several_encoder_chunks():
+    """RGB pixels are copied chunk by chunk from Pillow's raw encoder into one writable array."""
+    a = np.random.default_rng(0).integers(0, 256, (301, 203, 3), dtype=np.uint8)  # ~180 KB: several chunks
+    r = load_image(_png_bytes(Image.fromarray(a)))
+    np.testing.assert_array_equal(r.pixels, a)
+    assert r.pixels.flags["C_CONTIGUOUS"] and r.pixels.flags["WRITEABLE"] and r.pixels.base is None
+
+
 def test_default_limit_allows_div16k():
     assert DEFAULT_MAX_PIXELS >= 16320 * 10880
 
