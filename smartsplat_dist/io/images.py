@@ -155,9 +155,12 @@ def _rgb_pixels(img: Image.Image) -> np.ndarray:
     raw encoder (what ``tobytes`` runs): one copy of the image, where ``np.asarray(img).copy()`` makes three
     (the encoder's chunks, their join, the writable copy) and holds two at once (16K: ~0.5 s, 0.5 GB less)."""
     width, height = img.size
+    try:
+        encoder = Image._getencoder("RGB", "raw", "RGB")  # as Image.tobytes does (a private Pillow function)
+    except (AttributeError, TypeError, OSError):  # a Pillow without it: the public route, two copies more
+        return np.array(img, dtype=np.uint8)
     out = np.empty((height, width, 3), dtype=np.uint8)
     flat = out.reshape(-1)
-    encoder = Image._getencoder("RGB", "raw", "RGB")  # as Image.tobytes does
     encoder.setimage(img.im, (0, 0, width, height))
     pos = 0
     try:
