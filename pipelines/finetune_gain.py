@@ -1,15 +1,17 @@
-"""What the colour fine-tune on the quantised geometry buys: record PSNR without and with it, same fit.
+"""What the fine-tunes on the quantised record buy: record PSNR without and with them, same fit.
 
     python pipelines/finetune_gain.py --data ../shared/data/photos-768 --images Bamboo.png Dragonfly_by_Bolly.png \
-        --cr 50 100 --steps 1000 --finetune-steps 50 --lr-scale 1.0 0.3 --out bench-results/finetune-gain.json
+        --cr 50 100 --steps 1000 --finetune-steps 50 --out bench-results/finetune-gain.json
 
-For each image and CR: one budget-mode fit, the record rate control makes from it, then for each learning-rate
-scale the record after ``--finetune-steps`` colour-only steps on the record's own geometry (what
-``encode_image`` does with ``EncodeConfig.color_finetune_steps``). Prints a table; writes JSON.
+For each image and CR: one budget-mode fit, the record rate control makes from it, then
+* ``colours``: ``--finetune-steps`` colour-only steps on the record's own geometry;
+* ``shapes + colours`` (what ``encode_image`` does with ``EncodeConfig.color_finetune_steps``): first the
+  scales, rotations and colours with the means fixed on the record's position grid, encoded on the same steps,
+  then the colour fine-tune.
+Prints a table; writes JSON.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,34 +27,31 @@ from smartsplat_dist.fitting import psnr
 def main() -> int:
     p = photo_parser(__doc__, "bench-results/finetune-gain.json")
     p.add_argument("--finetune-steps", type=int, default=50)
-    p.add_argument("--lr-scale", type=float, nargs="+", default=[api.FINETUNE_LR_SCALE])
     args = p.parse_args()
 
     rows = []
     for name, px in photos(args):
         for cr in args.cr:
-            config = EncodeConfig(cr=cr)
+            config = EncodeConfig(cr=cr, color_finetune_steps=args.finetune_steps)
+            config = config.replace(fit=config.fit.replace(steps=max(args.steps, 20 * args.finetune_steps)))
             g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name, args.qat_steps)
-            n = meta.n
             record, codec = api._encode_within_budget(g, meta, CodecConfig(), budget)
-            row = {"image": name, "cr": cr, "n": n, "budget": budget, "psnr_unquantized": stats["psnr_last_step"],
-                   "psnr_record": psnr(api.decode_image(record, backend=args.backend, limits=UNLIMITED), px),
-                   "bytes": len(record), "finetuned": []}
-            for scale in args.lr_scale:
-                tuned_config = config.replace(color_finetune_steps=args.finetune_steps,
-                                              fit=dataclasses.replace(config.fit, lr_colors=config.fit.lr_colors * scale))
-                tuned, _ = api._finetune_colors(record, codec, meta, px, tuned_config, args.backend, budget)
-                row["finetuned"].append({"lr_scale": scale, "bytes": len(tuned), "psnr": psnr(
-                    api.decode_image(tuned, backend=args.backend, limits=UNLIMITED), px)})
+            colours, _ = api._finetune_colors(record, codec, meta, px, config, args.backend, budget)
+            shaped, shaped_codec = api._finetune_shapes(record, codec, g, meta, px, config, args.backend, budget)
+            both, _ = api._finetune_colors(shaped, shaped_codec, meta, px, config, args.backend, budget)
+            scores = {k: psnr(api.decode_image(r, backend=args.backend, limits=UNLIMITED), px)
+                      for k, r in (("record", record), ("colours", colours), ("shapes_colours", both))}
+            row = {"image": name, "cr": cr, "n": meta.n, "budget": budget,
+                   "psnr_unquantized": stats["psnr_last_step"], "psnr": scores,
+                   "bytes": {"record": len(record), "colours": len(colours), "shapes_colours": len(both)}}
             rows.append(row)
-            print(f"{name} CR {cr:g}: unquantised {row['psnr_unquantized']:.2f}, record {row['psnr_record']:.2f}, "
-                  + ", ".join(f"lr x{t['lr_scale']:g}: {t['psnr']:.2f}" for t in row["finetuned"]),
-                  file=sys.stderr, flush=True)
-    print(f"{'image':28} {'CR':>5} {'unquantised':>11} {'record':>7} " + " ".join(
-        f"{'lr x' + format(s, 'g'):>8}" for s in args.lr_scale))
+            print(f"{name} CR {cr:g}: unquantised {row['psnr_unquantized']:.2f}, "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()), file=sys.stderr, flush=True)
+    print(f"{'image':28} {'CR':>5} {'unquantised':>11} {'record':>7} {'+colours':>9} {'+shapes+colours':>16}")
     for r in rows:
-        print(f"{r['image']:28} {r['cr']:5g} {r['psnr_unquantized']:11.2f} {r['psnr_record']:7.2f} "
-              + " ".join(f"{t['psnr']:8.2f}" for t in r["finetuned"]))
+        q = r["psnr"]
+        print(f"{r['image']:28} {r['cr']:5g} {r['psnr_unquantized']:11.2f} {q['record']:7.2f} {q['colours']:9.2f} "
+              f"{q['shapes_colours']:16.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "finetune-gain", "steps": args.steps, "qat_steps": args.qat_steps,

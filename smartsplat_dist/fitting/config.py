@@ -82,6 +82,10 @@ class FitConfig(Settings):
             ``lr_final + (1 - lr_final) * (1 + cos(pi * (step - 1) / (steps - 1))) / 2`` (1 at the first step,
             ``lr_final`` at the last); see :mod:`.schedule`.
         lr_final: the cosine schedule's last multiplier (0 < lr_final <= 1).
+        lr_warmup_steps: the learning rates ramp up linearly over the first this many steps (step k of them:
+            ``k / (lr_warmup_steps + 1)``), on top of the schedule. A fresh Adam moves every parameter by about its
+            learning rate on its first steps whatever the gradient; a short fine-tune of a converged fit needs
+            the ramp (measured: 10 steps on a 40 dB fit dropped it to 37 dB in one step without it).
         color_warmup_steps: the first this many steps update the colours only (the other groups keep their values
             and their Adam state).
         color_solve_iters: before the first step, this many conjugate-gradient iterations of the linear
@@ -116,6 +120,7 @@ class FitConfig(Settings):
     clamp_render: bool = True
     lr_schedule: str = "constant"
     lr_final: float = 0.1
+    lr_warmup_steps: int = 0
     color_warmup_steps: int = 0
     color_solve_iters: int = 0
     relocate_every: int = 100
@@ -126,6 +131,7 @@ class FitConfig(Settings):
     def __post_init__(self) -> None:
         ints = {"steps": (self.steps, 0), "log_every": (self.log_every, 1), "tile_size": (self.tile_size, 0),
                 "qat_steps": (self.qat_steps, 0), "color_warmup_steps": (self.color_warmup_steps, 0),
+                "lr_warmup_steps": (self.lr_warmup_steps, 0),
                 "color_solve_iters": (self.color_solve_iters, 0), "relocate_every": (self.relocate_every, 0)}
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

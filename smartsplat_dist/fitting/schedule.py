@@ -2,7 +2,8 @@
 
 ``lr_factor(config, step)`` is the multiplier of every group's base learning rate at ``step`` (1-based):
 1 for ``lr_schedule="constant"``; for ``"cosine"`` it falls from 1 at the first step to ``config.lr_final`` at
-the last, ``lr_final + (1 - lr_final) * (1 + cos(pi * (step - 1) / (steps - 1))) / 2``.
+the last, ``lr_final + (1 - lr_final) * (1 + cos(pi * (step - 1) / (steps - 1))) / 2``; times
+``step / (lr_warmup_steps + 1)`` during the first ``lr_warmup_steps`` steps.
 
 ``frozen_groups(config, step)`` names the parameter groups that the step must leave alone: all but the colours
 during the first ``config.color_warmup_steps`` steps.
@@ -21,10 +22,11 @@ GROUPS = ("means", "scales", "rotations", "colors")
 
 def lr_factor(config: FitConfig, step: int) -> float:
     """Multiplier of the base learning rates at ``step`` (1 .. config.steps)."""
+    warm = step / (config.lr_warmup_steps + 1) if step <= config.lr_warmup_steps else 1.0
     if config.lr_schedule == "constant" or config.steps <= 1:
-        return 1.0
+        return warm
     t = min(1.0, max(0.0, (step - 1) / (config.steps - 1)))
-    return config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t))
+    return warm * (config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 def frozen_groups(config: FitConfig, step: int) -> tuple[str, ...]:
