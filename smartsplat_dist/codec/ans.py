@@ -1,4 +1,4 @@
-"""Adaptive entropy coding of integer symbol streams with an ANS coder (``constriction``), record version 2.
+"""Adaptive entropy coding of integer symbol streams with an ANS coder (``constriction``), record versions 2 and 3.
 
 A stream of symbols ``0 <= s < K`` (one alphabet per stream, or per context) is coded with an *adaptive
 categorical model* that learns the stream's histogram as it goes, in blocks so that it stays vectorised:

@@ -25,12 +25,12 @@ class CodecConfig(Settings):
         color_bits: colours take ``2**color_bits`` levels over the widest channel's range (one step for all
             channels, each from its own minimum), 1..8.
         lzma_preset: LZMA2 preset 0..9 used by the encoder (the decoder does not need it).
-        scale_step: record version 2: step of ln(scale) (fixed, not spread over the data's range).
-        rotation_tolerance: record version 2: px; each Gaussian's rotation gets the levels that keep its
+        scale_step: record versions 2 and 3: step of ln(scale) (fixed, not spread over the data's range).
+        rotation_tolerance: record versions 2 and 3: px; each Gaussian's rotation gets the levels that keep its
             1-sigma ellipse within about this distance, from its quantised elongation (a round one stores none).
-        color_step: record version 2: step of every colour channel.
+        color_step: record versions 2 and 3: step of every colour channel.
 
-    Records are written in version 2, which uses ``mean_frac_bits``, ``scale_step``, ``rotation_tolerance`` and
+    Records are written in version 3, which uses ``mean_frac_bits``, ``scale_step``, ``rotation_tolerance`` and
     ``color_step`` (starting points: the encoder's rate control scales them to fill the byte budget);
     ``scale_bits``, ``rotation_bits``, ``color_bits`` and ``lzma_preset`` describe version-1 records (read back
     from old records; :func:`~smartsplat_dist.codec.fake_quantize_v1` follows them).

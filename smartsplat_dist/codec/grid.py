@@ -1,4 +1,4 @@
-"""Quantisation of record version 2: fixed steps, and rotation precision that follows elongation.
+"""Quantisation of record versions 2 and 3: fixed steps, and rotation precision that follows elongation.
 
 Version 1 spread a fixed number of levels over each attribute's full range, so a few outliers of a long fit
 (a 2,000 px Gaussian, a strong colour) set the step for every Gaussian, and a uniform 7-bit angle moved the far

@@ -55,9 +55,9 @@ class RecordMeta:
         version: record format version.
         codec: the quantisation settings found in the record (filled by read_meta / decode_record; fields a
             version does not store read back as the defaults).
-        rate: version 2: how the encoder chose N, "budget" (spend the byte budget) or "paper"
+        rate: versions 2 and 3: how the encoder chose N, "budget" (spend the byte budget) or "paper"
             (N = floor(3 H W / (7 CR))); None for version 1.
-        nominal_cr: version 2: the nominal compression ratio the record was made for; None for version 1.
+        nominal_cr: versions 2 and 3: the nominal compression ratio the record was made for; None for version 1.
     """
 
     height: int
@@ -290,7 +290,7 @@ def read_meta(data: bytes, limits: DecodeLimits | None = None) -> RecordMeta:
 
 def read_demand(data: bytes, limits: DecodeLimits | None = None) -> tuple[RecordMeta, int]:
     """(header as :func:`read_meta`, decoded stream size the header declares: bytes for version 1, symbols and
-    raw bytes for version 2), the figures :mod:`.limits` bounds; nothing is decoded."""
+    raw bytes for versions 2 and 3), the figures :mod:`.limits` bounds; nothing is decoded."""
     parsed = _parse(data, limits)
     if isinstance(parsed, record_v2.Parsed):
         _check_blend_v2(parsed)
