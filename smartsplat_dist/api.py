@@ -145,7 +145,8 @@ def encode_image(
     return record, stats
 
 
-def qat_quantizer(meta: RecordMeta, config: EncodeConfig, budget: int | None) -> Callable[[Gaussians], Gaussians] | None:
+def qat_quantizer(meta: RecordMeta, config: EncodeConfig,
+                  budget: int | None) -> Callable[[Gaussians], Gaussians] | None:
     """The ``fit(quantizer=...)`` of the last ``config.fit.qat_steps`` steps (None when 0): fake quantisation on
     the steps the record will use. With a ``budget`` those are the steps rate control picks for the Gaussians
     at the first QAT step (the final encode picks again; it lands on the same steps unless the Gaussians' bytes
@@ -162,8 +163,9 @@ def qat_quantizer(meta: RecordMeta, config: EncodeConfig, budget: int | None) ->
     return quantizer
 
 
-#: The colour fine-tune's learning rate, as a fraction of the fit's (measured: at 1000 steps, 768x512, 0.3x and
-#: 1x gain alike, +0.17-0.42 dB at CR 50 and 100 (pipelines/finetune_gain.py); on a 45 dB crop 1x lost 0.04 dB where 0.3x gained 0.2).
+#: The fine-tunes' learning rates, as a fraction of the fit's (measured on the colour fine-tune before the ramp:
+#: at 1000 steps, 768x512, 0.3x and 1x gained alike, +0.17-0.42 dB at CR 50 and 100; on a 45 dB crop 1x lost
+#: 0.04 dB where 0.3x gained 0.2).
 FINETUNE_LR_SCALE = 0.3
 
 

@@ -1,7 +1,8 @@
 """Record versions 2 and 3: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
 
 Layout: ``codec/FORMAT.md`` (versions 2 and 3: one layout; version 3, the one written, may code each stream
-with smoothed adaptive models, the anisotropy in contexts of the Gaussian's length, where that is smaller). ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
+with smoothed adaptive models, the anisotropy in contexts of the Gaussian's length, where that is smaller).
+``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
 ``parse(data) -> Parsed`` (header, table, checksum; no payload decoded), ``decode(data) -> (Gaussians, meta)``.
 Parsing treats the bytes as untrusted: every count and length is checked against its bound before anything is
 allocated; the entropy decoder gets exact symbol counts and must use its payload up exactly.
