@@ -28,6 +28,15 @@ def test_cosine_schedule_values():
     assert lr_factor(FitConfig(steps=1, lr_schedule="cosine"), 1) == 1.0
 
 
+def test_learning_rate_warmup_ramps_then_follows_the_schedule():
+    cfg = FitConfig(steps=20, lr_warmup_steps=4)
+    assert [lr_factor(cfg, s) for s in (1, 2, 4, 5, 20)] == pytest.approx([0.2, 0.4, 0.8, 1.0, 1.0])
+    cos = FitConfig(steps=101, lr_schedule="cosine", lr_final=0.1, lr_warmup_steps=9)
+    assert lr_factor(cos, 5) == pytest.approx(0.5 * lr_factor(FitConfig(steps=101, lr_schedule="cosine"), 5))
+    with pytest.raises(Exception, match="lr_warmup_steps"):
+        FitConfig(lr_warmup_steps=-1)
+
+
 def test_apply_sets_lrs_and_drops_frozen_grads():
     cfg = FitConfig(steps=11, lr_schedule="cosine", lr_final=0.5, color_warmup_steps=3)
     params = {name: torch.zeros(2, requires_grad=True) for name in GROUPS}
