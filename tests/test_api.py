@@ -144,10 +144,10 @@ def test_unknown_rate_mode_is_a_config_error():
         EncodeConfig(rate="paperish")
 
 
-def test_colour_finetune_keeps_the_geometry_and_the_budget_and_helps():
-    """The colours are fitted again on the record's quantised geometry: same positions, scales and rotations as
-    without it, within the budget, and better (measured +0.10 dB here; +0.03 at CR 30 / 46 dB, where it gains
-    least)."""
+def test_finetunes_keep_the_positions_and_the_budget_and_help():
+    """After rate control the shapes and then the colours are fitted again on the record's grid: the positions
+    are those of the record without fine-tunes, the record stays within the budget, and it is better (measured
+    +0.08 dB here)."""
     from smartsplat_dist.codec import decode_record
     from smartsplat_dist.config import EncodeConfig
 
@@ -159,8 +159,8 @@ def test_colour_finetune_keeps_the_geometry_and_the_budget_and_helps():
                                                   config=EncodeConfig(color_finetune_steps=steps))
     (plain, s0), (tuned, s1) = out[0], out[10]
     g0, g1 = decode_record(plain)[0], decode_record(tuned)[0]
-    for a, b in zip((g0.means, g0.scales, g0.rotations), (g1.means, g1.scales, g1.rotations)):
-        assert torch.equal(a, b)
+    key = lambda t: t.numpy()[np.lexsort(t.numpy().T[::-1])]  # noqa: E731  (records store Morton order)
+    np.testing.assert_array_equal(key(g0.means), key(g1.means))
     assert not torch.equal(g0.colors, g1.colors)
     assert 200 <= 3 * h * w / len(tuned) <= 200 * api.RATE_SLACK and s1["finetune_seconds"] > 0
     assert s1["psnr"] >= s0["psnr"] + 0.05, (s0["psnr"], s1["psnr"])
