@@ -170,8 +170,8 @@ FINETUNE_LR_SCALE = 0.3
 
 
 def finetune_steps(config: EncodeConfig) -> int:
-    """Colour fine-tune steps: ``config.color_finetune_steps``, at most 5% of the fit's steps (where it was
-    measured: 50 after 1000), so a short fit is not outlasted by its fine-tune."""
+    """Steps of each fine-tune: ``config.color_finetune_steps``, at most 5% of the fit's steps (where it was
+    measured: 50 after 1000), so a short fit is not outlasted by its fine-tunes."""
     return min(config.color_finetune_steps, config.fit.steps // 20)
 
 
@@ -205,7 +205,8 @@ def _finetune_shapes(record: bytes, codec: CodecConfig, fitted: Gaussians, meta:
     """(record, codec settings) after the fitted Gaussians' scales, rotations and colours are fitted again with
     their means fixed on the record's position grid (the means cost the most PSNR when quantised: measured 0.29 dB
     of 0.6 at 1000 steps), then encoded on the same steps; the input record where that did not help or is over
-    ``budget``. Measured +0.08 dB (1000 steps) and +0.11 dB (5000) after the colour fine-tune (Bamboo, CR 50)."""
+    ``budget``. Measured after the colour fine-tune: +0.01-0.08 dB at 1000 steps, +0.10 at 5000, +0.21 on a
+    DIV16K-like crop (pipelines/finetune_gain.py)."""
     unit = float(1 << codec.mean_frac_bits)
     g = fitted.detach().to("cpu")
     snapped = torch.round(clamp_means(g.means, meta.height, meta.width).double() * unit).float() / unit
