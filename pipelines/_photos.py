@@ -18,8 +18,9 @@ from smartsplat_dist.io.images import load_image
 from smartsplat_dist.model import Gaussians, n_gaussians_for_cr
 
 
-def photo_parser(doc: str, out: str) -> argparse.ArgumentParser:
-    """A parser with --data, --images, --cr, --steps, --backend and --out (default ``out``)."""
+def photo_parser(doc: str, out: str, fits: bool = True) -> argparse.ArgumentParser:
+    """A parser with --data, --images, --cr, --steps, --backend and --out (default ``out``); with ``fits``, also
+    --qat-steps and --fits (for scripts that fit with :func:`budget_fit`)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--data", required=True, help="folder of photographs")
     p.add_argument("--images", nargs="+", required=True, help="file names inside --data")
@@ -27,6 +28,8 @@ def photo_parser(doc: str, out: str) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--backend", default="cpu")
     p.add_argument("--out", default=out)
+    if not fits:
+        return p
     p.add_argument("--qat-steps", type=int, default=0, help="the fit's last steps with the quantiser in the loop")
     p.add_argument("--fits", help="folder of saved fits (NAME-crCR-STEPS.npz): reused where present, new fits saved "
                                   "there (to measure codec changes without fitting again)")

@@ -25,7 +25,7 @@ from smartsplat_dist.model import n_gaussians_for_cr
 
 
 def main() -> int:
-    p = photo_parser(__doc__, "bench-results/rate-sweep.json")
+    p = photo_parser(__doc__, "bench-results/rate-sweep.json", fits=False)
     p.add_argument("--mult", type=float, nargs="+", default=[0.8, 0.9, 1.0, 1.1])
     args = p.parse_args()
 
