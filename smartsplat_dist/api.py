@@ -20,7 +20,7 @@ from .codec.quantize import clamp_means
 from .codec.record import FORMAT_VERSION
 from .config import EncodeConfig
 from .errors import ConfigError, RecordError
-from .fitting import FitConfig, fit
+from .fitting import fit
 from .fitting.metrics import quality
 from .init import TileWeightsCache, initialize
 from .io.images import load_image
@@ -189,13 +189,24 @@ FINETUNE_WARMUP_DIV = 2
 SHAPES_MIN_GAIN_DB = 0.05
 
 
-def _tune(g: Gaussians, pixels: np.ndarray, config: FitConfig, backend: str,
+def _tune(g: Gaussians, pixels: np.ndarray, config: EncodeConfig, backend: str, groups: tuple[str, ...],
           min_gain: float = 0.0) -> Gaussians | None:
-    """``g`` fitted again for ``config.steps`` steps with a learning-rate ramp, or None where that did not raise
-    the PSNR of its loss passes by more than ``min_gain`` dB (the first pass is before any update)."""
+    """``g`` fitted again for :func:`finetune_steps` steps, only the parameter ``groups`` (of "scales",
+    "rotations", "colors"; the means stay) at :data:`FINETUNE_LR_SCALE` times the fit's learning rates with a
+    ramp, none of the fit's once-per-fit tricks (relocation, QAT, colour solve or warm-up; the scale cap only
+    where the scales move); None where that did not raise the PSNR of its loss passes by more than ``min_gain``
+    dB (the first pass is before any update)."""
+    fc = config.fit
+    rate = {name: getattr(fc, f"lr_{name}") * FINETUNE_LR_SCALE if name in groups else 0.0
+            for name in ("scales", "rotations", "colors")}
+    steps = finetune_steps(config)
+    tune_config = dataclasses.replace(
+        fc, steps=steps, lr_means=0.0, lr_scales=rate["scales"], lr_rotations=rate["rotations"],
+        lr_colors=rate["colors"], relocate_every=0, qat_steps=0, color_solve_iters=0, color_warmup_steps=0,
+        max_scale=fc.max_scale if "scales" in groups else 0.0, log_every=1,
+        lr_warmup_steps=steps // FINETUNE_WARMUP_DIV)
     first: list[float] = []
-    config = dataclasses.replace(config, log_every=1, lr_warmup_steps=config.steps // FINETUNE_WARMUP_DIV)
-    tuned, stats = fit(g, pixels, config, backend=backend, final_psnr=False,
+    tuned, stats = fit(g, pixels, tune_config, backend=backend, final_psnr=False,
                        progress=lambda step, info: first.append(info["psnr"]) if step == 1 else None)
     return tuned if first and stats["psnr_last_step"] > first[0] + min_gain else None
 
@@ -210,11 +221,8 @@ def _finetune_shapes(record: bytes, codec: CodecConfig, fitted: Gaussians, meta:
     unit = float(1 << codec.mean_frac_bits)
     g = fitted.detach().to("cpu")
     snapped = torch.round(clamp_means(g.means, meta.height, meta.width).double() * unit).float() / unit
-    lr = FINETUNE_LR_SCALE
-    shapes = dataclasses.replace(config.fit, steps=finetune_steps(config), lr_means=0.0, relocate_every=0,
-                                 qat_steps=0, lr_scales=config.fit.lr_scales * lr,
-                                 lr_rotations=config.fit.lr_rotations * lr, lr_colors=config.fit.lr_colors * lr)
-    tuned = _tune(Gaussians(snapped, g.scales, g.rotations, g.colors), pixels, shapes, backend, SHAPES_MIN_GAIN_DB)
+    tuned = _tune(Gaussians(snapped, g.scales, g.rotations, g.colors), pixels, config, backend,
+                  ("scales", "rotations", "colors"), SHAPES_MIN_GAIN_DB)
     if tuned is None:
         return record, codec
     out = encode_record(Gaussians(snapped, tuned.scales, tuned.rotations, tuned.colors), meta, codec)
@@ -229,10 +237,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
     time (the geometry's integers do not depend on it), up to :data:`FINETUNE_COARSER_TRIES` times; the input
     record and ``codec`` if none fits."""
     quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
-    colors_only = dataclasses.replace(config.fit, steps=finetune_steps(config), lr_means=0.0, lr_scales=0.0,
-                                      lr_rotations=0.0, relocate_every=0, max_scale=0.0, qat_steps=0,
-                                      lr_colors=config.fit.lr_colors * FINETUNE_LR_SCALE)
-    tuned = _tune(quantized, pixels, colors_only, backend)
+    tuned = _tune(quantized, pixels, config, backend, ("colors",))
     if tuned is None:
         return record, codec
     g = Gaussians(quantized.means, quantized.scales, quantized.rotations, tuned.colors)

@@ -192,3 +192,18 @@ def test_qat_trains_on_the_grid_the_budgeted_record_uses():
     key = lambda t: t.detach().numpy()[np.lexsort(t.detach().numpy().T[::-1])]  # noqa: E731
     assert np.abs(key(quantizer(g).means) - key(decode_record(record)[0].means)).max() == 0.0
     np.testing.assert_allclose(key(quantizer(g).colors), key(decode_record(record)[0].colors), atol=1e-6)
+
+
+def test_finetunes_run_none_of_the_fits_once_per_fit_tricks(monkeypatch):
+    """A fit configured with a colour solve runs it once, in the fit, not again in each fine-tune."""
+    from smartsplat_dist.config import EncodeConfig
+    from smartsplat_dist.fitting import optimize
+
+    calls = []
+    real = optimize.solve_colors
+    monkeypatch.setattr(optimize, "solve_colors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    config = EncodeConfig(color_finetune_steps=5)
+    config = config.replace(fit=config.fit.replace(steps=100, color_solve_iters=2))
+    smartsplat_dist.encode_image(photo, cr=200, backend="cpu", config=config)
+    assert len(calls) == 1
