@@ -38,27 +38,17 @@ def _ssim_rows(a, b, mh, mw, g, chunk, out):  # pragma: no cover - compiled
     the sums over its mw = W - 10 map pixels of each channel's SSIM map value."""
     mw3 = 3 * mw
     for i in prange(mh):
-        vx = np.empty(3 * (chunk + HALO))
-        vy = np.empty_like(vx)
-        vxx = np.empty_like(vx)
-        vyy = np.empty_like(vx)
-        vxy = np.empty_like(vx)
-        hx = np.empty(3 * chunk)
-        hy = np.empty_like(hx)
-        hxx = np.empty_like(hx)
-        hyy = np.empty_like(hx)
-        hxy = np.empty_like(hx)
+        v = np.empty((5, 3 * (chunk + HALO)))  # vertical filter of x, y, x^2, y^2, xy
+        vx, vy, vxx, vyy, vxy = v[0], v[1], v[2], v[3], v[4]
+        hh = np.empty((5, 3 * chunk))  # then horizontal
+        hx, hy, hxx, hyy, hxy = hh[0], hh[1], hh[2], hh[3], hh[4]
         s0 = 0.0
         s1 = 0.0
         s2 = 0.0
         for q0 in range(0, mw3, 3 * chunk):
             q1 = min(mw3, q0 + 3 * chunk)
             n = q1 - q0 + 3 * HALO  # input values the chunk's map columns see
-            vx[:n] = 0.0
-            vy[:n] = 0.0
-            vxx[:n] = 0.0
-            vyy[:n] = 0.0
-            vxy[:n] = 0.0
+            v[:, :n] = 0.0
             for k in range(WINDOW_SIZE):
                 gk = g[k]
                 ra = a[i + k]
@@ -72,11 +62,7 @@ def _ssim_rows(a, b, mh, mw, g, chunk, out):  # pragma: no cover - compiled
                     vyy[j] += gk * (y * y)
                     vxy[j] += gk * (x * y)
             m = q1 - q0
-            hx[:m] = 0.0
-            hy[:m] = 0.0
-            hxx[:m] = 0.0
-            hyy[:m] = 0.0
-            hxy[:m] = 0.0
+            hh[:, :m] = 0.0
             for k in range(WINDOW_SIZE):
                 gk = g[k]
                 t = 3 * k
