@@ -52,6 +52,8 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 #: Rows per forward work item (strips run in parallel).
 STRIP = 16
 _SMAX32 = np.float32(SIGMA_MAX)
+#: Rows with at least this many pixels (minus one) get their weights by recurrence; shorter ones by exp.
+RECURRENCE_MIN = 6
 _EPS = 1e-3
 #: The workqueue layer aborts on concurrent launches from several threads: kernels run one at a time.
 _LAUNCH = threading.Lock()
@@ -60,7 +62,8 @@ _LAUNCH = threading.Lock()
 @njit(cache=True, inline="always")
 def _row_span(a, b, c, dy, mx, width):
     """Pixel columns [x0, x1] whose centres can satisfy sigma <= SIGMA_MAX in a row at offset dy (float64)."""
-    af, bf, cf = float(a), float(b), float(c)
+    af, bf, cf = np.float64(a), np.float64(b), np.float64(c)
+    dy, mx = np.float64(dy), np.float64(mx)
     if not (af > 0.0) or not math.isfinite(af):
         return 0, width - 1
     disc = (bf * dy) ** 2 - af * (cf * dy * dy - 2.0 * SIGMA_MAX)
@@ -77,6 +80,19 @@ def _row_span(a, b, c, dy, mx, width):
     lo = min(max(lo - 0.5 - pad, -1.0), float(width))  # clip before int conversion
     hi = min(max(hi - 0.5 + pad, -1.0), float(width))
     return max(0, int(math.ceil(lo))), min(width - 1, int(math.floor(hi)))
+
+
+@njit(cache=True, inline="always")
+def _row_start(fa, fb, fc, d, fdy):
+    """Weight exp(-sigma) at the row's first pixel (offset d, dy) and the ratio to the next pixel's, float64.
+
+    Along a row sigma is quadratic in dx with second difference ``a``: the weights follow
+    ``w[x+1] = w[x] * r[x]``, ``r[x+1] = r[x] * exp(-a)`` (no exp per pixel; float64, so the weights are more
+    accurate than the reference's float32 exp).
+    """
+    w = math.exp(-0.5 * (fa * d * d + 2.0 * fb * d * fdy + fc * fdy * fdy))
+    r = math.exp(-(fa * d + 0.5 * fa + fb * fdy))
+    return w, r
 
 
 @njit(cache=True)
@@ -137,19 +153,25 @@ def _forward(means, conic, colors, r0, r1, starts, ids, out):
             mx, my = means[g, 0], means[g, 1]
             a, b, c = conic[g, 0], conic[g, 1], conic[g, 2]
             c0, c1, c2 = colors[g, 0], colors[g, 1], colors[g, 2]
+            fa, fb, fc = np.float64(a), np.float64(b), np.float64(c)
+            q = math.exp(-fa)
             tb = two * b
             for y in range(max(ys0, r0[g]), min(ys1, r1[g]) + 1):
                 dy = np.float32(y + 0.5) - my
-                x0, x1 = _row_span(a, b, c, float(dy), float(mx), width)
+                x0, x1 = _row_span(a, b, c, dy, mx, width)
                 cdy = c * dy * dy
+                w, r = _row_start(fa, fb, fc, np.float64(np.float32(x0 + 0.5) - mx), np.float64(dy))
+                direct = x1 - x0 < RECURRENCE_MIN or not (math.isfinite(w) and math.isfinite(r))
                 for x in range(x0, x1 + 1):
                     dx = np.float32(x + 0.5) - mx
                     sig = half * (a * dx * dx + tb * dx * dy + cdy)
                     if sig <= _SMAX32:
-                        w = np.exp(-sig)
-                        out[y, x, 0] += c0 * w
-                        out[y, x, 1] += c1 * w
-                        out[y, x, 2] += c2 * w
+                        wx = np.exp(-sig) if direct else np.float32(w)
+                        out[y, x, 0] += c0 * wx
+                        out[y, x, 1] += c1 * wx
+                        out[y, x, 2] += c2 * wx
+                    w *= r
+                    r *= q
 
 
 @njit(cache=True, parallel=True)
@@ -162,33 +184,48 @@ def _backward(means, conic, colors, r0, r1, grad_out, g_means, g_conic, g_colors
     for g in prange(n):
         mx, my = means[g, 0], means[g, 1]
         a, b, c = conic[g, 0], conic[g, 1], conic[g, 2]
-        c0, c1, c2 = float(colors[g, 0]), float(colors[g, 1]), float(colors[g, 2])
+        c0, c1, c2 = np.float64(colors[g, 0]), np.float64(colors[g, 1]), np.float64(colors[g, 2])
+        fa, fb, fc = np.float64(a), np.float64(b), np.float64(c)
+        q = math.exp(-fa)
+        tb = two * b
         gmx = gmy = ga = gb = gc = 0.0
         gc0 = gc1 = gc2 = 0.0
-        fa, fb, fc = float(a), float(b), float(c)
-        tb = two * b
         for y in range(r0[g], r1[g] + 1):
             dy = np.float32(y + 0.5) - my
-            x0, x1 = _row_span(a, b, c, float(dy), float(mx), width)
+            x0, x1 = _row_span(a, b, c, dy, mx, width)
             cdy = c * dy * dy
-            fdy = float(dy)
+            fdy = np.float64(dy)
+            w, r = _row_start(fa, fb, fc, np.float64(np.float32(x0 + 0.5) - mx), fdy)
+            direct = x1 - x0 < RECURRENCE_MIN or not (math.isfinite(w) and math.isfinite(r))
+            # the row's sums of w * g_k, gw = dL/dw * w = -dL/dsigma, gw * dx and gw * dx^2
+            s0 = s1 = s2 = sw = swx = swxx = 0.0
             for x in range(x0, x1 + 1):
                 dx = np.float32(x + 0.5) - mx
                 sig = half * (a * dx * dx + tb * dx * dy + cdy)
                 if sig <= _SMAX32:
-                    w = float(np.exp(-sig))
-                    go0, go1, go2 = float(grad_out[y, x, 0]), float(grad_out[y, x, 1]), float(grad_out[y, x, 2])
-                    gc0 += go0 * w
-                    gc1 += go1 * w
-                    gc2 += go2 * w
-                    gw = (go0 * c0 + go1 * c1 + go2 * c2) * w  # dL/dw * w = -dL/dsigma
-                    fdx = float(dx)
-                    # sigma depends on m through d = p - m: dsigma/dm = -(Sigma^-1 d)
-                    gmx += gw * (fa * fdx + fb * fdy)
-                    gmy += gw * (fb * fdx + fc * fdy)
-                    ga -= gw * 0.5 * fdx * fdx
-                    gb -= gw * fdx * fdy
-                    gc -= gw * 0.5 * fdy * fdy
+                    wx = np.float64(np.exp(-sig)) if direct else w
+                    t0 = np.float64(grad_out[y, x, 0]) * wx
+                    t1 = np.float64(grad_out[y, x, 1]) * wx
+                    t2 = np.float64(grad_out[y, x, 2]) * wx
+                    s0 += t0
+                    s1 += t1
+                    s2 += t2
+                    gw = t0 * c0 + t1 * c1 + t2 * c2
+                    fdx = np.float64(dx)
+                    sw += gw
+                    swx += gw * fdx
+                    swxx += gw * fdx * fdx
+                w *= r
+                r *= q
+            gc0 += s0
+            gc1 += s1
+            gc2 += s2
+            # sigma depends on m through d = p - m: dsigma/dm = -(Sigma^-1 d)
+            gmx += fa * swx + fb * fdy * sw
+            gmy += fb * swx + fc * fdy * sw
+            ga -= 0.5 * swxx
+            gb -= fdy * swx
+            gc -= 0.5 * fdy * fdy * sw
         g_means[g, 0], g_means[g, 1] = gmx, gmy
         g_conic[g, 0], g_conic[g, 1], g_conic[g, 2] = ga, gb, gc
         g_colors[g, 0], g_colors[g, 1], g_colors[g, 2] = gc0, gc1, gc2
