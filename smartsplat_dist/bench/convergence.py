@@ -35,9 +35,10 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError
-from ..model import n_gaussians_for_cr
+from ..model import Gaussians, n_gaussians_for_cr
 from ..raster import backend_device, get_backend, resolve_backend
 from ..raster.pixels import render_uint8
+from ..threads import applied
 from .common import DATA_ENV, EXAMPLES, add_data_argument, data_root, format_table, peak_rss_mb, photo_folders
 
 DESCRIPTION = "PSNR/SSIM vs step for smart vs random init (or learning-rate presets); steps to reach PSNR targets"
@@ -57,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--downscale", type=int, default=1, help="shrink images by this integer factor first")
     p.add_argument("--lr-sweep", action="store_true", help="compare LR presets (smart init) instead of inits")
     p.add_argument("--presets", default=None, help="LR presets for --lr-sweep (default: all)")
-    p.add_argument("--step-cost", action="store_true", help="time one step split into render and SSIM")
+    p.add_argument("--step-cost", action="store_true",
+                   help="after the first fit, time its step split into render forward, loss, render backward")
     p.add_argument("--variants", default=None,
                    help="fit ablation: comma-separated variants, each '+'-joined names of "
                         f"{', '.join(VARIANTS)} or field=value FitConfig changes")
@@ -211,8 +213,8 @@ def run_curve(image: np.ndarray, g0, config, backend: str, eval_every: int) -> d
     """Fit from ``g0``; PSNR/SSIM of the decoded render at step 0 and after every ``eval_every`` steps.
 
     Returns:
-        dict: steps [K] (number of updates), psnr [K], ssim [K], fit_seconds [K] (loop time without the
-        evaluations), seconds_per_step.
+        (curve, fitted Gaussians); the curve is a dict: steps [K] (number of updates), psnr [K], ssim [K],
+        fit_seconds [K] (loop time without the evaluations), seconds_per_step.
     """
     from ..fitting import fit  # lazy: fitting pulls in numba; keeps --help fast
 
@@ -230,9 +232,9 @@ def run_curve(image: np.ndarray, g0, config, backend: str, eval_every: int) -> d
         spent[0] += time.perf_counter() - t
 
     cfg = replace(config, log_every=eval_every)
-    _, stats = fit(g0, image, cfg, backend=backend, progress=progress)
+    fitted, stats = fit(g0, image, cfg, backend=backend, progress=progress)
     curve["seconds_per_step"] = (stats["seconds"] - spent[0]) / max(1, cfg.steps)
-    return curve
+    return curve, fitted
 
 
 def steps_to_reach(curve: dict[str, Any], target: float) -> int | None:
@@ -243,36 +245,50 @@ def steps_to_reach(curve: dict[str, Any], target: float) -> int | None:
     return None
 
 
-def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int = 3) -> dict[str, float]:
-    """Seconds of one training step split into render (forward + backward) and SSIM (forward + backward)."""
-    from ..fitting.loss import SSIMTarget, ssim_sum  # lazy: fitting pulls in numba; keeps --help fast
+def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int = 10) -> dict[str, float]:
+    """Seconds of one training step's parts on Gaussians ``g``, through the fit's own loss path (windows, fused
+    L1 + SSIM kernel on CPU): render forward, loss value and gradient, render backward (mean of ``repeats``
+    after one warm-up round). The fit's optimiser step and parameter map are not in it (the fit's own
+    seconds per step, beside it in the results, has everything)."""
+    from ..fitting import FitConfig  # lazy: fitting pulls in numba; keeps --help fast
+    from ..fitting.loss import l1_ssim_loss
+    from ..fitting.optimize import loss_windows, target_tensor
 
     name = resolve_backend(backend)
     device = backend_device(name)
     fn = get_backend(name)
     h, w = image.shape[:2]
-    target = torch.from_numpy(image).to(device).float() / 255.0
-    st = SSIMTarget(target)
+    wins = loss_windows(target_tensor(image, device), FitConfig().tile_size)
+    n_l1, n_map = 3.0 * h * w, 3.0 * (h - 10) * (w - 10)
     leaves = [t.to(device).detach().requires_grad_() for t in g.tensors()]
-    t_render, t_ssim = 0.0, 0.0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    parts = {"render_forward_s": 0.0, "loss_s": 0.0, "render_backward_s": 0.0}
     for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        img = fn(*leaves, h, w)
-        t1 = time.perf_counter()
-        x = img.detach().requires_grad_()
-        s, n = ssim_sum(x, st)
-        loss = lambda_l1 * (x - target).abs().mean() + (1 - lambda_l1) * (1 - s / n)
-        loss.backward()
-        t2 = time.perf_counter()
-        img.backward(x.grad)
-        t3 = time.perf_counter()
-        if i:  # first round warms up (compilation, allocations)
-            t_render += (t1 - t0) + (t3 - t2)
-            t_ssim += t2 - t1
+        for win in wins:
+            target, st = win.target()
+            shifted = Gaussians(*leaves).shifted(float(win.x0), float(win.y0)).tensors()
+            sync()
+            t0 = time.perf_counter()
+            img = fn(*shifted, win.ry1 - win.y0, win.rx1 - win.x0)
+            sync()
+            t1 = time.perf_counter()
+            x = img.detach().requires_grad_()
+            loss, *_ = l1_ssim_loss(x, target, st, (win.y1 - win.y0, win.x1 - win.x0), lambda_l1 / n_l1,
+                                    (1.0 - lambda_l1) / n_map)
+            loss.backward()
+            sync()
+            t2 = time.perf_counter()
+            img.backward(x.grad)
+            sync()
+            t3 = time.perf_counter()
+            if i:  # the first round warms up (compilation, allocations)
+                parts["render_forward_s"] += (t1 - t0) / repeats
+                parts["loss_s"] += (t2 - t1) / repeats
+                parts["render_backward_s"] += (t3 - t2) / repeats
         for leaf in leaves:
             leaf.grad = None
-    return {"render_s": t_render / repeats, "loss_ssim_l1_s": t_ssim / repeats,
-            "step_s": (t_render + t_ssim) / repeats}
+    parts["parts_s"] = sum(parts.values())
+    return parts
 
 
 def run(args) -> dict[str, Any]:
@@ -308,10 +324,11 @@ def run(args) -> dict[str, Any]:
         entry: dict[str, Any] = {"image": path.name, "height": h, "width": w, "n_gaussians": n, "curves": {}}
         for vname, (cfg, method) in variants.items():
             g0 = initialize(image, n, InitConfig(method=method), seed=args.seed)
+            curve, fitted = run_curve(image, g0, cfg, backend, args.eval_every)
             if args.step_cost and cost is None:
-                cost = step_cost(image, g0, backend, cfg.lambda_l1)
-                cost.update(height=h, width=w, n_gaussians=n, backend=backend)
-            curve = run_curve(image, g0, cfg, backend, args.eval_every)
+                cost = step_cost(image, fitted, backend, cfg.lambda_l1)
+                cost.update(image=path.name, height=h, width=w, n_gaussians=n, backend=backend, after_steps=steps,
+                            fit_s_per_step=curve["seconds_per_step"])
             entry["curves"][vname] = curve
             row = {"image": path.name[:24], "variant": vname, "psnr0": curve["psnr"][0],
                    f"psnr@{steps}": curve["psnr"][-1], f"ssim@{steps}": curve["ssim"][-1],
@@ -352,8 +369,10 @@ def run(args) -> dict[str, Any]:
     print(format_table([{"variant": k, **v} for k, v in summary.items() if isinstance(v, dict) and
                         "mean_psnr_final" in v]))
     if cost:
-        print(f"\nstep cost at {cost['width']}x{cost['height']}, N={cost['n_gaussians']}, backend {backend}: "
-              f"render fwd+bwd {cost['render_s']:.3f} s, L1+SSIM fwd+bwd {cost['loss_ssim_l1_s']:.3f} s")
+        print(f"\nstep cost on {cost['image']} ({cost['width']}x{cost['height']}, N={cost['n_gaussians']}, backend "
+              f"{backend}, {applied().cpus} CPUs) after {steps} steps: fit {cost['fit_s_per_step'] * 1e3:.1f} "
+              f"ms/step; render forward {cost['render_forward_s'] * 1e3:.1f} ms, L1 + SSIM value and gradient "
+              f"{cost['loss_s'] * 1e3:.1f} ms, render backward {cost['render_backward_s'] * 1e3:.1f} ms")
     return {"images": "real", "image_folder": folder, "note": note,
             "mode": "variants" if args.variants else "lr-sweep" if args.lr_sweep else "init", "cr": args.cr, "steps": steps,
             "eval_every": args.eval_every, "torch_threads": torch.get_num_threads(), "downscale": args.downscale,

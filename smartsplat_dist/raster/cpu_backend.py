@@ -11,10 +11,15 @@ Kernels:
   w.r.t. means, conics and colours.
 * Each Gaussian visits only the pixels inside its 3.33-sigma ellipse: per pixel row the exact span of the
   ellipse is solved from the quadratic (float64, widened by 1e-3 px), and the float32 sigma test decides.
+* Along a row sigma is quadratic in x, so the weights follow a recurrence (:func:`_row_start`): two float64
+  multiplies per pixel instead of an exp, and closer to exact than the reference's float32 exp (measured on a
+  fitted photo against a float64 evaluation: gradients within 2e-6 relative instead of 2e-5). Rows shorter
+  than :data:`RECURRENCE_MIN` pixels take the exp. 1.8x on the forward, 2.5x on the backward (same photo).
 * Forward: Gaussians are binned (serially, cheap) to horizontal strips of ``STRIP`` rows; the strips run in
   parallel (``prange``), each writing only its own rows — no write races.
-* Backward: parallel over Gaussians; each gathers ``grad_output`` over its own ellipse and accumulates its own
-  8 gradient values (2 mean, 3 conic, 3 colour) in float64 — no races, no atomics.
+* Backward: parallel over :data:`BACKWARD_PARTS` strided parts of the Gaussians; each Gaussian gathers
+  ``grad_output`` over its own ellipse, sums per row, and accumulates its own 8 gradient values (2 mean,
+  3 conic, 3 colour) in float64 — no races, no atomics.
 
 Threading: numba's OpenMP layer and torch's OpenMP pool are two separate OpenMP runtimes; each spin-waits after
 a parallel region, so a process that alternates torch ops and numba kernels makes them fight for the cores
@@ -54,6 +59,9 @@ STRIP = 16
 _SMAX32 = np.float32(SIGMA_MAX)
 #: Rows with at least this many pixels (minus one) get their weights by recurrence; shorter ones by exp.
 RECURRENCE_MIN = 6
+#: The backward's Gaussians are split into this many strided parts, the unit of parallel work: neighbours in
+#: the list are often alike in size (contiguous halves differed 2.5x in work on a fitted photo).
+BACKWARD_PARTS = 64
 _EPS = 1e-3
 #: The workqueue layer aborts on concurrent launches from several threads: kernels run one at a time.
 _LAUNCH = threading.Lock()
@@ -181,54 +189,55 @@ def _backward(means, conic, colors, r0, r1, grad_out, g_means, g_conic, g_colors
     width = grad_out.shape[1]
     half = np.float32(0.5)
     two = np.float32(2.0)
-    for g in prange(n):
-        mx, my = means[g, 0], means[g, 1]
-        a, b, c = conic[g, 0], conic[g, 1], conic[g, 2]
-        c0, c1, c2 = np.float64(colors[g, 0]), np.float64(colors[g, 1]), np.float64(colors[g, 2])
-        fa, fb, fc = np.float64(a), np.float64(b), np.float64(c)
-        q = math.exp(-fa)
-        tb = two * b
-        gmx = gmy = ga = gb = gc = 0.0
-        gc0 = gc1 = gc2 = 0.0
-        for y in range(r0[g], r1[g] + 1):
-            dy = np.float32(y + 0.5) - my
-            x0, x1 = _row_span(a, b, c, dy, mx, width)
-            cdy = c * dy * dy
-            fdy = np.float64(dy)
-            w, r = _row_start(fa, fb, fc, np.float64(np.float32(x0 + 0.5) - mx), fdy)
-            direct = x1 - x0 < RECURRENCE_MIN or not (math.isfinite(w) and math.isfinite(r))
-            # the row's sums of w * g_k, gw = dL/dw * w = -dL/dsigma, gw * dx and gw * dx^2
-            s0 = s1 = s2 = sw = swx = swxx = 0.0
-            for x in range(x0, x1 + 1):
-                dx = np.float32(x + 0.5) - mx
-                sig = half * (a * dx * dx + tb * dx * dy + cdy)
-                if sig <= _SMAX32:
-                    wx = np.float64(np.exp(-sig)) if direct else w
-                    t0 = np.float64(grad_out[y, x, 0]) * wx
-                    t1 = np.float64(grad_out[y, x, 1]) * wx
-                    t2 = np.float64(grad_out[y, x, 2]) * wx
-                    s0 += t0
-                    s1 += t1
-                    s2 += t2
-                    gw = t0 * c0 + t1 * c1 + t2 * c2
-                    fdx = np.float64(dx)
-                    sw += gw
-                    swx += gw * fdx
-                    swxx += gw * fdx * fdx
-                w *= r
-                r *= q
-            gc0 += s0
-            gc1 += s1
-            gc2 += s2
-            # sigma depends on m through d = p - m: dsigma/dm = -(Sigma^-1 d)
-            gmx += fa * swx + fb * fdy * sw
-            gmy += fb * swx + fc * fdy * sw
-            ga -= 0.5 * swxx
-            gb -= fdy * swx
-            gc -= 0.5 * fdy * fdy * sw
-        g_means[g, 0], g_means[g, 1] = gmx, gmy
-        g_conic[g, 0], g_conic[g, 1], g_conic[g, 2] = ga, gb, gc
-        g_colors[g, 0], g_colors[g, 1], g_colors[g, 2] = gc0, gc1, gc2
+    for part in prange(BACKWARD_PARTS):
+        for g in range(part, n, BACKWARD_PARTS):  # strided: each part samples the whole list
+            mx, my = means[g, 0], means[g, 1]
+            a, b, c = conic[g, 0], conic[g, 1], conic[g, 2]
+            c0, c1, c2 = np.float64(colors[g, 0]), np.float64(colors[g, 1]), np.float64(colors[g, 2])
+            fa, fb, fc = np.float64(a), np.float64(b), np.float64(c)
+            q = math.exp(-fa)
+            tb = two * b
+            gmx = gmy = ga = gb = gc = 0.0
+            gc0 = gc1 = gc2 = 0.0
+            for y in range(r0[g], r1[g] + 1):
+                dy = np.float32(y + 0.5) - my
+                x0, x1 = _row_span(a, b, c, dy, mx, width)
+                cdy = c * dy * dy
+                fdy = np.float64(dy)
+                w, r = _row_start(fa, fb, fc, np.float64(np.float32(x0 + 0.5) - mx), fdy)
+                direct = x1 - x0 < RECURRENCE_MIN or not (math.isfinite(w) and math.isfinite(r))
+                # the row's sums of w * g_k, gw = dL/dw * w = -dL/dsigma, gw * dx and gw * dx^2
+                s0 = s1 = s2 = sw = swx = swxx = 0.0
+                for x in range(x0, x1 + 1):
+                    dx = np.float32(x + 0.5) - mx
+                    sig = half * (a * dx * dx + tb * dx * dy + cdy)
+                    if sig <= _SMAX32:
+                        wx = np.float64(np.exp(-sig)) if direct else w
+                        t0 = np.float64(grad_out[y, x, 0]) * wx
+                        t1 = np.float64(grad_out[y, x, 1]) * wx
+                        t2 = np.float64(grad_out[y, x, 2]) * wx
+                        s0 += t0
+                        s1 += t1
+                        s2 += t2
+                        gw = t0 * c0 + t1 * c1 + t2 * c2
+                        fdx = np.float64(dx)
+                        sw += gw
+                        swx += gw * fdx
+                        swxx += gw * fdx * fdx
+                    w *= r
+                    r *= q
+                gc0 += s0
+                gc1 += s1
+                gc2 += s2
+                # sigma depends on m through d = p - m: dsigma/dm = -(Sigma^-1 d)
+                gmx += fa * swx + fb * fdy * sw
+                gmy += fb * swx + fc * fdy * sw
+                ga -= 0.5 * swxx
+                gb -= fdy * swx
+                gc -= 0.5 * fdy * fdy * sw
+            g_means[g, 0], g_means[g, 1] = gmx, gmy
+            g_conic[g, 0], g_conic[g, 1], g_conic[g, 2] = ga, gb, gc
+            g_colors[g, 0], g_colors[g, 1], g_colors[g, 2] = gc0, gc1, gc2
 
 
 def _threads() -> int:

@@ -13,7 +13,7 @@ from .test_fit import _gaussians, _image
 
 def test_run_curve_and_steps_to_reach():
     image = _image(24, 24)
-    curve = convergence.run_curve(image, _gaussians(8, 24, 24), FitConfig(steps=6), "torch", eval_every=3)
+    curve, _ = convergence.run_curve(image, _gaussians(8, 24, 24), FitConfig(steps=6), "torch", eval_every=3)
     assert curve["steps"] == [0, 3, 6]
     assert len(curve["psnr"]) == len(curve["ssim"]) == 3
     assert curve["psnr"][-1] > curve["psnr"][0]
