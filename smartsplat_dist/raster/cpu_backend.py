@@ -91,16 +91,21 @@ def _row_span(a, b, c, dy, mx, width):
 
 
 @njit(cache=True, inline="always")
-def _row_start(fa, fb, fc, d, fdy):
-    """Weight exp(-sigma) at the row's first pixel (offset d, dy) and the ratio to the next pixel's, float64.
+def _row_start(fa, fb, fc, x0, x1, mx, dy):
+    """How a row's weights are computed: (w, r, direct), float64, float64, bool.
 
     Along a row sigma is quadratic in dx with second difference ``a``: the weights follow
-    ``w[x+1] = w[x] * r[x]``, ``r[x+1] = r[x] * exp(-a)`` (no exp per pixel; float64, so the weights are more
-    accurate than the reference's float32 exp).
+    ``w[x+1] = w[x] * r[x]``, ``r[x+1] = r[x] * exp(-a)`` from w = exp(-sigma) at x0 and r its ratio to the next
+    pixel's. ``direct`` (rows shorter than :data:`RECURRENCE_MIN`, or a start that is not finite): take each
+    weight's exp instead (w and r are then unused).
     """
+    if x1 - x0 < RECURRENCE_MIN:
+        return 0.0, 0.0, True
+    d = np.float64(np.float32(x0 + 0.5) - mx)  # the reference's float32 offset, exact in float64
+    fdy = np.float64(dy)
     w = math.exp(-0.5 * (fa * d * d + 2.0 * fb * d * fdy + fc * fdy * fdy))
     r = math.exp(-(fa * d + 0.5 * fa + fb * fdy))
-    return w, r
+    return w, r, not (math.isfinite(w) and math.isfinite(r))
 
 
 @njit(cache=True)
@@ -168,8 +173,7 @@ def _forward(means, conic, colors, r0, r1, starts, ids, out):
                 dy = np.float32(y + 0.5) - my
                 x0, x1 = _row_span(a, b, c, dy, mx, width)
                 cdy = c * dy * dy
-                w, r = _row_start(fa, fb, fc, np.float64(np.float32(x0 + 0.5) - mx), np.float64(dy))
-                direct = x1 - x0 < RECURRENCE_MIN or not (math.isfinite(w) and math.isfinite(r))
+                w, r, direct = _row_start(fa, fb, fc, x0, x1, mx, dy)
                 for x in range(x0, x1 + 1):
                     dx = np.float32(x + 0.5) - mx
                     sig = half * (a * dx * dx + tb * dx * dy + cdy)
@@ -204,8 +208,7 @@ def _backward(means, conic, colors, r0, r1, grad_out, g_means, g_conic, g_colors
                 x0, x1 = _row_span(a, b, c, dy, mx, width)
                 cdy = c * dy * dy
                 fdy = np.float64(dy)
-                w, r = _row_start(fa, fb, fc, np.float64(np.float32(x0 + 0.5) - mx), fdy)
-                direct = x1 - x0 < RECURRENCE_MIN or not (math.isfinite(w) and math.isfinite(r))
+                w, r, direct = _row_start(fa, fb, fc, x0, x1, mx, dy)
                 # the row's sums of w * g_k, gw = dL/dw * w = -dL/dsigma, gw * dx and gw * dx^2
                 s0 = s1 = s2 = sw = swx = swxx = 0.0
                 for x in range(x0, x1 + 1):
