@@ -1,0 +1,97 @@
+"""Why quantisation-aware training loses here: quantised positions that oscillate between grid points.
+
+    python pipelines/qat_oscillation.py --data smartsplat_dist/examples --images Bamboo.png --cr 50 --steps 400 \
+        --qat-steps 30 --out bench-results/qat-oscillation.json
+
+For each image and CR: a budget-mode fit of ``--steps - --qat-steps`` steps picks the record's steps (rate
+control); then two fits of ``--steps`` from the same initialisation, one plain and one with the means
+fake-quantised on that grid (straight-through) in its last ``--qat-steps`` steps. Before the window and after
+each of its steps it records the PSNR of the parameters with their means quantised (uint8 render), and for the QAT fit how
+many Gaussians' quantised means moved and how many of those went back to a grid point they had held before in
+the window (an oscillation). Prints a table per step; writes JSON.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from _photos import budget_fit, photo_parser, photos  # the folder of this script is on sys.path
+from smartsplat_dist import api
+from smartsplat_dist.codec import CodecConfig, fake_quantize
+from smartsplat_dist.fitting import FitConfig, fit
+from smartsplat_dist.fitting.optimize import render_uint8_psnr
+from smartsplat_dist.init import InitConfig, initialize
+from smartsplat_dist.model import Gaussians
+from smartsplat_dist.raster import get_backend
+
+
+def window(px, init, steps: int, qat_steps: int, quantize_means, mean_frac_bits: int, qat: bool, backend: str):
+    """After the last step before the window and after each step in it (``qat_steps + 1`` entries): (PSNR with
+    quantised means, quantised means [N, 2] int)."""
+    render = get_backend(backend)
+    box = [(0, px.shape[0], 0, px.shape[1])]
+    out = []
+
+    def progress(step: int, info: dict) -> None:
+        if step >= steps - qat_steps:
+            g = info["gaussians"]().to("cpu")
+            psnr = render_uint8_psnr(quantize_means(g).detach(), px, box, render)
+            out.append((psnr, torch.round(g.means * (1 << mean_frac_bits)).long()))
+
+    config = FitConfig(steps=steps, log_every=1, qat_steps=qat_steps if qat else 0)
+    fit(init, px, config, backend=backend, quantizer=quantize_means if qat else None, final_psnr=False,
+        progress=progress)
+    return out
+
+
+def main() -> int:
+    args = photo_parser(__doc__, "bench-results/qat-oscillation.json").parse_args()
+    if args.qat_steps <= 0:
+        raise SystemExit("--qat-steps must be > 0")
+    rows = []
+    for name, px in photos(args):
+        for cr in args.cr:
+            g, _, meta, budget = budget_fit(px, cr, args.steps - args.qat_steps, args.backend, args.fits, name)
+            _, codec = api._encode_within_budget(g, meta, CodecConfig(), budget)
+
+            def quantize_means(x: Gaussians) -> Gaussians:
+                return Gaussians(fake_quantize(x, meta, codec).means, x.scales, x.rotations, x.colors)
+
+            init = initialize(px, len(g), InitConfig(), seed=0)
+            plain = window(px, init, args.steps, args.qat_steps, quantize_means, codec.mean_frac_bits, False,
+                           args.backend)
+            qat = window(px, init, args.steps, args.qat_steps, quantize_means, codec.mean_frac_bits, True,
+                         args.backend)
+            held = [{tuple(v)} for v in qat[0][1].tolist()]
+            per_step = []
+            for k in range(len(qat)):
+                moved = back = 0
+                if k:
+                    changed = torch.nonzero((qat[k][1] != qat[k - 1][1]).any(1)).flatten().tolist()
+                    moved = len(changed)
+                    for i in changed:
+                        point = tuple(qat[k][1][i].tolist())
+                        back += point in held[i]
+                        held[i].add(point)
+                per_step.append({"qat_step": k, "psnr_plain": plain[k][0], "psnr_qat": qat[k][0],
+                                 "moved": moved, "moved_back": back})
+            rows.append({"image": name, "cr": cr, "n": len(g), "mean_frac_bits": codec.mean_frac_bits,
+                         "fit_steps": args.steps, "qat_steps": args.qat_steps, "per_step": per_step})
+            print(f"{name}, CR {cr:g}, N = {len(g)}, means on a 1/{1 << codec.mean_frac_bits} px grid; PSNR (dB) "
+                  f"with quantised means before (step 0) and after each step of the last {args.qat_steps}:")
+            print(f"{'step':>5} {'plain':>7} {'QAT':>7} {'moved':>6} {'back':>5}")
+            for r in per_step:
+                print(f"{r['qat_step']:5d} {r['psnr_plain']:7.2f} {r['psnr_qat']:7.2f} {r['moved']:6d} "
+                      f"{r['moved_back']:5d}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"name": "qat-oscillation", "backend": args.backend, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
