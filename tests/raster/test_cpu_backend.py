@@ -6,7 +6,9 @@ import threading
 import pytest
 import torch
 
+from smartsplat_dist.model import SIGMA_MAX
 from smartsplat_dist.raster.cpu_backend import STRIP, render_cpu
+from smartsplat_dist.raster.footprint import conics
 from smartsplat_dist.raster.torch_backend import render_torch
 from tests.raster.render_helpers import assert_close_rel, grads, random_gaussians
 
@@ -69,3 +71,39 @@ def test_concurrent_calls_from_threads():
     for t in threads:
         t.join()
     assert len(results) == 3 and all(torch.equal(r, want) for r in results)
+
+
+
+def _float64_weights_float32_cut(means, conic, colors, height, width):
+    """The kernel's model with every weight in float64 (the terms kept are decided in float32 as the kernel does,
+    on the float32 conic it is given): [H, W, 3] float64, differentiable w.r.t. means and colours."""
+    ys, xs = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    m32 = means.detach()
+    dx, dy = xs[..., None] - m32[:, 0], ys[..., None] - m32[:, 1]
+    a, b, c = conic.unbind(1)
+    keep = 0.5 * (a * dx * dx + (2 * b) * dx * dy + c * dy * dy) <= SIGMA_MAX
+    a, b, c = conic.double().unbind(1)
+    dx = xs.double()[..., None] - means[:, 0]
+    dy = ys.double()[..., None] - means[:, 1]
+    w = torch.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy))
+    return torch.where(keep, w, torch.zeros_like(w)) @ colors
+
+
+def test_long_rows_follow_the_recurrence_accurately():
+    # big, elongated Gaussians: their rows of tens to hundreds of pixels take the weight recurrence, whose float64
+    # weights must stay closer to exact than float32 exps can (numba's float() of a float32 stays float32: a
+    # recurrence run in float32 by mistake drifts by ~1e-4 over such rows)
+    h, w, n = 64, 300, 40
+    gen = torch.Generator().manual_seed(5)
+    means = torch.rand(n, 2, generator=gen) * torch.tensor([float(w), float(h)])
+    scales = torch.stack([20 + 80 * torch.rand(n, generator=gen), 1 + 4 * torch.rand(n, generator=gen)], 1)
+    rotations, colors = torch.rand(n, generator=gen) * 3.1, torch.rand(n, 3, generator=gen) - 0.3
+    conic = conics(scales, rotations).detach()
+    go = torch.randn(h, w, 3, generator=gen)
+    m64, c64 = means.double().requires_grad_(), colors.double().requires_grad_()
+    ref = _float64_weights_float32_cut(m64, conic, c64, h, w)
+    (ref * go.double()).sum().backward()
+    out, out_g = grads(render_cpu, [means, scales, rotations, colors], h, w, go)
+    torch.testing.assert_close(out.double(), ref.detach(), rtol=1e-5, atol=1e-5)  # float32 sums of ~40 terms
+    assert_close_rel(out_g[0].double(), m64.grad, 5e-6, "means")  # float32 exps everywhere: 7e-5
+    assert_close_rel(out_g[3].double(), c64.grad, 1.5e-5, "colors")  # and 3e-5
