@@ -253,13 +253,14 @@ def step_cost(image: np.ndarray, g, backend: str, lambda_l1: float, repeats: int
     from ..fitting import FitConfig  # lazy: fitting pulls in numba; keeps --help fast
     from ..fitting.loss import l1_ssim_loss
     from ..fitting.optimize import loss_windows, target_tensor
+    from ..fitting.ssim_def import HALO
 
     name = resolve_backend(backend)
     device = backend_device(name)
     fn = get_backend(name)
     h, w = image.shape[:2]
     wins = loss_windows(target_tensor(image, device), FitConfig().tile_size)
-    n_l1, n_map = 3.0 * h * w, 3.0 * (h - 10) * (w - 10)
+    n_l1, n_map = 3.0 * h * w, 3.0 * (h - HALO) * (w - HALO)
     leaves = [t.to(device).detach().requires_grad_() for t in g.tensors()]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     parts = {"render_forward_s": 0.0, "loss_s": 0.0, "render_backward_s": 0.0}

@@ -97,16 +97,19 @@ def _row_start(fa, fb, fc, x0, x1, mx, dy):
 
     Along a row sigma is quadratic in dx with second difference ``a``: the weights follow
     ``w[x+1] = w[x] * r[x]``, ``r[x+1] = r[x] * exp(-a)`` from w = exp(-sigma) at x0 and r its ratio to the next
-    pixel's. ``direct`` (rows shorter than :data:`RECURRENCE_MIN`, or a start that is not finite): take each
-    weight's exp instead (w and r are then unused).
+    pixel's. ``direct`` (rows shorter than :data:`RECURRENCE_MIN`, a start far outside the ellipse, where w
+    would underflow and stay 0, or one that is not finite): take each weight's exp instead (w and r are then
+    unused).
     """
     if x1 - x0 < RECURRENCE_MIN:
         return 0.0, 0.0, True
     d = np.float64(np.float32(x0 + 0.5) - mx)  # the reference's float32 offset, exact in float64
     fdy = np.float64(dy)
-    w = math.exp(-0.5 * (fa * d * d + 2.0 * fb * d * fdy + fc * fdy * fdy))
+    sigma = 0.5 * (fa * d * d + 2.0 * fb * d * fdy + fc * fdy * fdy)
+    if not (sigma <= 50.0):  # far outside the ellipse (a degenerate row), or not a number: w would underflow
+        return 0.0, 0.0, True
     r = math.exp(-(fa * d + 0.5 * fa + fb * fdy))
-    return w, r, not (math.isfinite(w) and math.isfinite(r))
+    return math.exp(-sigma), r, not math.isfinite(r)
 
 
 @njit(cache=True)
@@ -116,8 +119,8 @@ def _row_ranges(means, ext, height):
     r0 = np.empty(n, np.int64)
     r1 = np.empty(n, np.int64)
     for i in range(n):
-        my = float(means[i, 1])
-        ey = float(ext[i, 1])
+        my = np.float64(means[i, 1])
+        ey = np.float64(ext[i, 1])
         if not (math.isfinite(my) and math.isfinite(ey)):
             r0[i], r1[i] = 0, height - 1
             if not math.isfinite(my):

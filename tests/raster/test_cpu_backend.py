@@ -107,3 +107,20 @@ def test_long_rows_follow_the_recurrence_accurately():
     torch.testing.assert_close(out.double(), ref.detach(), rtol=1e-5, atol=1e-5)  # float32 sums of ~40 terms
     assert_close_rel(out_g[0].double(), m64.grad, 5e-6, "means")  # float32 exps everywhere: 7e-5
     assert_close_rel(out_g[3].double(), c64.grad, 1.5e-5, "colors")  # and 3e-5
+
+
+def test_thin_diagonal_gaussians_in_small_boxes():
+    # a bounding box of 6-8 px around a thin diagonal Gaussian: the box's corners are far outside the ellipse
+    # (exp(-sigma) underflows there), so no weight may be derived from them
+    h, w, n = 24, 40, 30
+    gen = torch.Generator().manual_seed(6)
+    means = torch.rand(n, 2, generator=gen) * torch.tensor([float(w), float(h)])
+    scales = torch.stack([1.2 + 0.4 * torch.rand(n, generator=gen), 0.03 + 0.05 * torch.rand(n, generator=gen)], 1)
+    rotations = 0.785 + 0.2 * torch.randn(n, generator=gen)
+    p = [means, scales, rotations, torch.rand(n, 3, generator=gen)]
+    go = torch.randn(h, w, 3, generator=gen)
+    ref, ref_g = grads(render_torch, p, h, w, go)
+    out, out_g = grads(render_cpu, p, h, w, go)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    for name, a, b in zip(("means", "scales", "rotations", "colors"), out_g, ref_g):
+        assert_close_rel(a, b, 1e-3, name)
