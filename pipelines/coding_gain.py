@@ -13,12 +13,11 @@ Prints a table; writes JSON.
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 from _photos import budget_fit, photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist import api
+from smartsplat_dist.bench.common import write_result
 from smartsplat_dist.codec import CodecConfig, encode_record, record_v2
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.fitting import psnr
@@ -55,10 +54,8 @@ def main() -> int:
         v2, v3 = r["versions"][2], r["versions"][3]
         print(f"{r['image']:28} {r['cr']:5g} {r['n']:6d} {v2['bytes_per_gaussian']:7.3f} {v3['bytes_per_gaussian']:7.3f} "
               f"{100 * r['bytes_saved']:5.1f}% {v2['psnr']:8.3f} {v3['psnr']:8.3f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "coding-gain", "steps": args.steps, "backend": args.backend, "rows": rows},
-                              indent=2) + "\n")
+    out = write_result(args.out, "coding-gain", __doc__.splitlines()[0],
+                       {"steps": args.steps, "backend": args.backend, "rows": rows})
     print(f"wrote {out}")
     return 0
 

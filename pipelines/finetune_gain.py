@@ -12,12 +12,11 @@ Prints a table; writes JSON.
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 from _photos import budget_fit, photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist import api
+from smartsplat_dist.bench.common import write_result
 from smartsplat_dist.codec import CodecConfig
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.config import EncodeConfig
@@ -52,11 +51,9 @@ def main() -> int:
         q = r["psnr"]
         print(f"{r['image']:28} {r['cr']:5g} {r['psnr_unquantized']:11.2f} {q['record']:7.2f} {q['colours']:9.2f} "
               f"{q['shapes_colours']:16.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "finetune-gain", "steps": args.steps, "qat_steps": args.qat_steps,
-                               "finetune_steps": args.finetune_steps,
-                               "backend": args.backend, "rows": rows}, indent=2) + "\n")
+    out = write_result(args.out, "finetune-gain", __doc__.splitlines()[0],
+                       {"steps": args.steps, "qat_steps": args.qat_steps,
+                                  "finetune_steps": args.finetune_steps, "backend": args.backend, "rows": rows})
     print(f"wrote {out}")
     return 0
 

@@ -12,14 +12,13 @@ the window (an oscillation). Prints a table per step; writes JSON.
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import torch
 
 from _photos import budget_fit, photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist import api
+from smartsplat_dist.bench.common import write_result
 from smartsplat_dist.codec import CodecConfig, fake_quantize
 from smartsplat_dist.fitting import FitConfig, fit
 from smartsplat_dist.fitting.optimize import render_uint8_psnr
@@ -86,9 +85,8 @@ def main() -> int:
             for r in per_step:
                 print(f"{r['qat_step']:5d} {r['psnr_plain']:7.2f} {r['psnr_qat']:7.2f} {r['moved']:6d} "
                       f"{r['moved_back']:5d}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "qat-oscillation", "backend": args.backend, "rows": rows}, indent=2) + "\n")
+    out = write_result(args.out, "qat-oscillation", __doc__.splitlines()[0],
+                       {"backend": args.backend, "rows": rows})
     print(f"wrote {out}")
     return 0
 

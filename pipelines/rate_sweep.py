@@ -10,13 +10,12 @@ Gaussians: their ratio is ``api.FIT_BYTES_GROWTH``. Prints a table; writes JSON.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 
 from _photos import photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist.api import _encode_within_budget, decode_image
+from smartsplat_dist.bench.common import write_result
 from smartsplat_dist.codec import CodecConfig, RecordMeta, encode_record
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.fitting import FitConfig, fit, psnr
@@ -56,10 +55,8 @@ def main() -> int:
     for r in rows:
         print(f"{r['image']:32} {r['cr']:5g} {r['mult']:5g} {r['n']:6d} {r['real_cr']:8.2f} {r['psnr']:7.2f} "
               f"{r['psnr_unquantized']:7.2f} {r['growth']:6.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "rate-sweep", "description": __doc__.splitlines()[0], "steps": args.steps,
-                               "backend": args.backend, "rows": rows}, indent=2) + "\n")
+    out = write_result(args.out, "rate-sweep", __doc__.splitlines()[0],
+                       {"steps": args.steps, "backend": args.backend, "rows": rows})
     print(f"wrote {out}")
     return 0
 

@@ -10,12 +10,11 @@ JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import torch
 
+from smartsplat_dist.bench.common import write_result
 from smartsplat_dist.fitting import FitConfig, optimize
 from smartsplat_dist.init import InitConfig, initialize
 from smartsplat_dist.io.images import load_image
@@ -52,10 +51,9 @@ def main() -> int:
     print(f"{'tile':>6} {'windows':>8} {'peak MB':>9} {'seconds':>8} {'loss':>22}")
     for r in rows:
         print(f"{r['tile']:6d} {r['windows']:8d} {r['peak_rss_mb']:9} {r['seconds']:8.1f} {r['loss']:22.17f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "window-memory", "image": args.image, "height": h, "width": w,
-                               "n_gaussians": len(g), "backend": args.backend, "rows": rows}, indent=2) + "\n")
+    out = write_result(args.out, "window-memory", __doc__.splitlines()[0],
+                       {"image": args.image, "height": h, "width": w, "n_gaussians": len(g),
+                                  "backend": args.backend, "rows": rows})
     print(f"wrote {out}")
     return 0
 
