@@ -61,8 +61,11 @@ def budget_fit(pixels: np.ndarray, cr: float, steps: int, backend: str, fits: st
         n = api._n_for_budget(initialize(pixels, n_gaussians_for_cr(h, w, cr), InitConfig(), seed=0), h, w,
                               config, budget)
         meta = RecordMeta(height=h, width=w, n=n, rate="budget", nominal_cr=cr)
+        quantizer = api.qat_quantizer(meta, config, budget)
         g, stats = fit(initialize(pixels, n, InitConfig(), seed=0), pixels, config.fit, backend=backend,
-                       quantizer=api.qat_quantizer(meta, config, budget), final_psnr=False)
+                       quantizer=quantizer, final_psnr=False)
+        if quantizer is not None:
+            g = quantizer.snap(g)
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
             np.savez(saved, **{k: t.detach().cpu().numpy() for k, t in zip(

@@ -97,6 +97,8 @@ def encode_image(
         fitted, fit_stats = fit(gaussians, pixels, config.fit, backend=backend, progress=progress,
                                 quantizer=quantizer, checkpoint=checkpoint, final_psnr=False)
         del gaussians
+        if quantizer is not None:
+            fitted = quantizer.snap(fitted)
 
     with stages("encode"):
         if config.rate == "budget":
@@ -145,22 +147,69 @@ def encode_image(
     return record, stats
 
 
-def qat_quantizer(meta: RecordMeta, config: EncodeConfig,
-                  budget: int | None) -> Callable[[Gaussians], Gaussians] | None:
-    """The ``fit(quantizer=...)`` of the last ``config.fit.qat_steps`` steps (None when 0): fake quantisation on
-    the steps the record will use. With a ``budget`` those are the steps rate control picks for the Gaussians
-    at the first QAT step (the final encode picks again; it lands on the same steps unless the Gaussians' bytes
-    moved across a bisection boundary); without, the codec's own."""
+class QATQuantizer:
+    """The fit's quantiser in its last ``FitConfig.qat_steps`` steps: the means fake-quantised (straight-through)
+    on the record's position grid, with oscillation freezing.
+
+    Straight-through gradients do not see the grid, so a mean whose best place lies between two grid points is
+    pushed across and back step after step (``pipelines/qat_oscillation.py``: a third of the Gaussians move at
+    every step, and most of those return to a point they held). A Gaussian whose quantised mean comes back to
+    the point it held two steps before is held there for the rest of the fit, and :meth:`snap` puts the fitted
+    means on those points, which the record then stores. Scales, rotations and colours stay float in the loop
+    (with the quantiser on them too the fit lost more than it won); the fine-tunes refit them on the record's
+    grid after rate control.
+
+    The grid is that of the steps the record will use: with a ``budget``, those rate control picks for the
+    Gaussians at the first QAT step (the final encode picks again; it lands on the same steps unless the
+    Gaussians' bytes moved across a bisection boundary); without, the codec's own. The held points live in this
+    object only: a fit resumed from a checkpoint inside its QAT steps starts holding again.
+    """
+
+    def __init__(self, meta: RecordMeta, codec: CodecConfig, budget: int | None) -> None:
+        self._meta, self._codec, self._budget = meta, codec, budget
+        self._chosen: CodecConfig | None = None
+        self._held: torch.Tensor | None = None  # [N] bool
+        self._value = self._prev = self._prev2 = None  # [N, 2] each
+
+    def _points(self, g: Gaussians) -> torch.Tensor:
+        """[N, 2] the means quantised on the record's grid (held ones not applied), on g's device."""
+        if self._chosen is None:
+            self._chosen = self._codec if self._budget is None else \
+                _encode_within_budget(g.detach().to("cpu"), self._meta, self._codec, self._budget)[1]
+        return fake_quantize(g.detach(), self._meta, self._chosen).means
+
+    def _apply_held(self, q: torch.Tensor) -> torch.Tensor:
+        return q if self._held is None else torch.where(self._held[:, None], self._value, q)
+
+    def __call__(self, g: Gaussians) -> Gaussians:
+        q = self._points(g)
+        if self._held is None:
+            self._held, self._value = torch.zeros(len(q), dtype=torch.bool, device=q.device), q.clone()
+        elif self._prev2 is not None:
+            back = (q == self._prev2).all(1) & (q != self._prev).any(1) & ~self._held
+            self._value[back] = q[back]
+            self._held |= back
+        self._prev2, self._prev = self._prev, q
+        means = self._apply_held(q)
+        return Gaussians(g.means + (means - g.means).detach(), g.scales, g.rotations, g.colors)
+
+    @property
+    def n_held(self) -> int:
+        return int(self._held.sum()) if self._held is not None else 0
+
+    def snap(self, g: Gaussians) -> Gaussians:
+        """``g`` with its means on the quantiser's points (held ones held); ``g`` itself if QAT never ran."""
+        if self._held is None:
+            return g
+        return Gaussians(self._apply_held(self._points(g)), g.scales, g.rotations, g.colors)
+
+
+def qat_quantizer(meta: RecordMeta, config: EncodeConfig, budget: int | None) -> QATQuantizer | None:
+    """The ``fit(quantizer=...)`` of the last ``config.fit.qat_steps`` steps (None when 0): a
+    :class:`QATQuantizer` on the steps the record will use."""
     if config.fit.qat_steps <= 0:
         return None
-    chosen: list[CodecConfig] = []
-
-    def quantizer(g: Gaussians) -> Gaussians:
-        if not chosen:
-            chosen.append(config.codec if budget is None else
-                          _encode_within_budget(g.detach().to("cpu"), meta, config.codec, budget)[1])
-        return fake_quantize(g, meta, chosen[0])
-    return quantizer
+    return QATQuantizer(meta, config.codec, budget)
 
 
 #: The fine-tunes' learning rates, as a fraction of the fit's (measured on the colour fine-tune before the ramp:

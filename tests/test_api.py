@@ -176,7 +176,8 @@ def test_colour_finetune_steps_must_be_a_count_and_stay_within_5_percent_of_the_
 
 
 def test_qat_trains_on_the_grid_the_budgeted_record_uses():
-    """In budget mode the quantiser in the loop uses the steps rate control picks, so the fit sees the record."""
+    """In budget mode the quantiser in the loop puts the means where the record rate control makes puts them;
+    the other attributes stay float."""
     from smartsplat_dist.codec import CodecConfig, RecordMeta, decode_record
     from smartsplat_dist.config import EncodeConfig
     from smartsplat_dist.init import InitConfig, initialize
@@ -190,8 +191,37 @@ def test_qat_trains_on_the_grid_the_budgeted_record_uses():
     quantizer = api.qat_quantizer(meta, config, budget)
     record, _ = api._encode_within_budget(g, meta, CodecConfig(), budget)
     key = lambda t: t.detach().numpy()[np.lexsort(t.detach().numpy().T[::-1])]  # noqa: E731
-    assert np.abs(key(quantizer(g).means) - key(decode_record(record)[0].means)).max() == 0.0
-    np.testing.assert_allclose(key(quantizer(g).colors), key(decode_record(record)[0].colors), atol=1e-6)
+    out = quantizer(g)
+    assert np.abs(key(out.means) - key(decode_record(record)[0].means)).max() == 0.0
+    assert torch.equal(out.colors, g.colors) and torch.equal(out.scales, g.scales)
+
+
+def test_qat_holds_a_mean_that_oscillates_and_the_record_keeps_it():
+    """A mean pushed back and forth across a grid boundary is held at the point it came back to; one that moves
+    on is not; ``snap`` puts the fitted means on the held points."""
+    from smartsplat_dist.codec import CodecConfig, RecordMeta
+    from smartsplat_dist.model import Gaussians
+
+    meta = RecordMeta(height=16, width=16, n=2, rate="paper", nominal_cr=10.0)
+    quantizer = api.QATQuantizer(meta, CodecConfig(), None)  # default steps: means on a 1/8 px grid
+    ones = torch.ones(2, 2)
+
+    def step(x0: float, x1: float) -> torch.Tensor:
+        g = Gaussians(torch.tensor([[x0, 4.0], [x1, 4.0]], requires_grad=True), ones, torch.zeros(2),
+                      torch.zeros(2, 3))
+        out = quantizer(g)
+        out.means.sum().backward()
+        assert torch.equal(g.means.grad, torch.ones(2, 2))  # straight through
+        return out.means[:, 0].detach()
+
+    assert step(5.06, 5.0).tolist() == [5.0, 5.0]
+    assert step(5.07, 5.2).tolist() == [5.125, 5.25]  # Gaussian 0 crosses 5.0625; Gaussian 1 moves on
+    assert step(5.05, 5.4).tolist() == [5.0, 5.375]  # back to where it was two steps before: held there
+    assert step(5.09, 5.6).tolist() == [5.0, 5.625]
+    assert quantizer.n_held == 1
+    snapped = quantizer.snap(Gaussians(torch.tensor([[5.09, 4.01], [5.61, 4.0]]), ones, torch.zeros(2),
+                                       torch.zeros(2, 3)))
+    assert snapped.means.tolist() == [[5.0, 4.0], [5.625, 4.0]]
 
 
 def test_finetunes_run_none_of_the_fits_once_per_fit_tricks(monkeypatch):
