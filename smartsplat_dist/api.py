@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 from typing import Any, Callable
 
 import numpy as np
