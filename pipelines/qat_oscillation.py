@@ -20,7 +20,8 @@ import torch
 from _photos import budget_fit, photo_parser, photos  # the folder of this script is on sys.path
 from smartsplat_dist import api
 from smartsplat_dist.bench.common import write_result
-from smartsplat_dist.codec import CodecConfig, fake_quantize
+from smartsplat_dist.codec import CodecConfig
+from smartsplat_dist.codec.grid import snap_means
 from smartsplat_dist.fitting import FitConfig, fit
 from smartsplat_dist.fitting.optimize import render_uint8_psnr
 from smartsplat_dist.init import InitConfig, initialize
@@ -29,7 +30,7 @@ from smartsplat_dist.raster import get_backend
 
 
 class MeanQuantizer:
-    """Straight-through quantisation of the means on the record's grid (the codec's own ``fake_quantize``).
+    """Straight-through quantisation of the means on the record's grid (``codec.grid.snap_means``).
 
     With ``freeze``, a Gaussian whose quantised mean comes back to the point it held two steps before is held
     there from then on (freezing oscillating weights, as Nagel et al. 2022 do for network weights).
@@ -41,11 +42,11 @@ class MeanQuantizer:
 
     def points(self, g: Gaussians) -> torch.Tensor:
         """[N, 2] the quantised means (px) the quantiser would give now, frozen ones held (no state change)."""
-        q = fake_quantize(g.detach(), self.meta, self.codec).means
+        q = snap_means(g.means, self.meta.height, self.meta.width, self.codec.mean_frac_bits)
         return q if self.frozen is None else torch.where(self.frozen[:, None], self.value, q)
 
     def __call__(self, g: Gaussians) -> Gaussians:
-        q = fake_quantize(g.detach(), self.meta, self.codec).means
+        q = snap_means(g.means, self.meta.height, self.meta.width, self.codec.mean_frac_bits)
         if self.freeze:
             if self.frozen is None:
                 self.frozen, self.value = torch.zeros(len(q), dtype=torch.bool), q.clone()

@@ -99,6 +99,18 @@ def rotation_bits(qscales: np.ndarray, scale_lo: float, scale_step: float, toler
     return np.clip(rb, 0, MAX_ROTATION_BITS).astype(np.int64)
 
 
+def _mean_levels(means: torch.Tensor, height: int, width: int, mean_frac_bits: int) -> torch.Tensor:
+    """[N, 2] float64 whole numbers: the means' levels on the record's position grid (means clamped first)."""
+    return torch.round(clamp_means(means, height, width).double() * float(1 << mean_frac_bits))
+
+
+def snap_means(means: torch.Tensor, height: int, width: int, mean_frac_bits: int) -> torch.Tensor:
+    """The means a version-2/3 record stores: [N, 2] float32 px on ``means``' device (no gradient), the same as
+    ``dequantize(quantize(...)).means`` without quantising the other attributes."""
+    with torch.no_grad():
+        return (_mean_levels(means, height, width, mean_frac_bits) / float(1 << mean_frac_bits)).float()
+
+
 def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quantized, Grid]:
     """Integers and grid of N Gaussians (detached, any device; computed on CPU)."""
     g = g.detach().to("cpu")
@@ -106,8 +118,7 @@ def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quant
     if n == 0:
         z = lambda *s: np.zeros(s, dtype=np.int64)  # noqa: E731
         return Quantized(z(0, 2), z(0, 2), z(0), z(0), z(0, 3)), Grid(0.0, 1, (0.0, 0.0, 0.0), (1, 1, 1))
-    means = clamp_means(g.means, height, width).double()
-    qmeans = torch.round(means * float(1 << steps.mean_frac_bits)).long().numpy()
+    qmeans = _mean_levels(g.means, height, width, steps.mean_frac_bits).long().numpy()
     scales, theta = canonicalize(g.scales, g.rotations)
     log_s = torch.log(scales).double().numpy()
     scale_lo = _f32(log_s.min())

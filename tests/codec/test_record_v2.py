@@ -174,3 +174,16 @@ def test_fake_quantize_is_the_written_record_and_straight_through(fitted_like):
     (fq.means.sum() + 2 * fq.colors.sum()).backward()
     assert torch.equal(params[0].grad, torch.ones_like(g.means))
     assert torch.equal(params[3].grad, torch.full_like(g.colors, 2.0))
+
+
+def test_snap_means_are_the_means_the_record_stores(fitted_like):
+    from smartsplat_dist.codec.grid import snap_means
+
+    g, h, w = fitted_like
+    spread = g.means * 5.0 - torch.tensor([2.5 * w, 2.5 * h])  # past [-W, 2W] x [-H, 2H] on both sides: clamped
+    g = Gaussians(spread, g.scales, g.rotations, g.colors)
+    for bits in (0, 3, 5):
+        cfg = CodecConfig(mean_frac_bits=bits)
+        dec = decode_record(encode_record(g, RecordMeta(h, w), cfg))[0]
+        key = lambda t: t.numpy()[np.lexsort(t.numpy().T[::-1])]  # noqa: E731  (records store Morton order)
+        assert np.array_equal(key(snap_means(g.means, h, w, bits)), key(dec.means))
