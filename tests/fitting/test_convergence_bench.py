@@ -23,6 +23,16 @@ def test_run_curve_and_steps_to_reach():
     assert convergence.steps_to_reach(curve, mid) in (3, 6)
 
 
+def test_step_cost_times_each_part_of_the_fits_loss_path():
+    image = _image(40, 56)
+    fitted = _gaussians(30, 40, 56)
+    cost = convergence.step_cost(image, fitted, "cpu", lambda_l1=0.9, repeats=2)
+    parts = ("render_forward_s", "loss_s", "render_backward_s")
+    assert all(cost[k] > 0 for k in parts)
+    assert cost["parts_s"] == pytest.approx(sum(cost[k] for k in parts))
+    assert all(t.grad is None for t in fitted.tensors())  # the caller's Gaussians are not touched
+
+
 def test_arguments_and_example_fallback(tmp_path, monkeypatch):
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
