@@ -156,7 +156,7 @@ def test_finetunes_keep_the_positions_and_the_budget_and_help():
     out = {}
     for steps in (0, 10):
         out[steps] = smartsplat_dist.encode_image(photo, cr=200, steps=300, backend="cpu",
-                                                  config=EncodeConfig(color_finetune_steps=steps))
+                                                  config=EncodeConfig(color_finetune_steps=steps, prune_gap_db=-1.0))
     (plain, s0), (tuned, s1) = out[0], out[10]
     g0, g1 = decode_record(plain)[0], decode_record(tuned)[0]
     key = lambda t: t.numpy()[np.lexsort(t.numpy().T[::-1])]  # noqa: E731  (records store Morton order)
@@ -173,6 +173,55 @@ def test_colour_finetune_steps_must_be_a_count_and_stay_within_5_percent_of_the_
         == [0, 0, 15, 50, 50]
     with pytest.raises(ConfigError, match="color_finetune_steps"):
         EncodeConfig(color_finetune_steps=-1)
+
+
+@pytest.fixture(scope="module")
+def smooth_records():
+    """The smooth example photo at CR 30, 200 steps (the fit reaches 47 dB; the budget's steps cost over 1 dB of
+    it), encoded with and without pruning: {prune_gap_db: (record, stats)}."""
+    from smartsplat_dist.config import EncodeConfig
+
+    return {gap: smartsplat_dist.encode_image(EXAMPLE, cr=30, steps=200, backend="cpu",
+                                              config=EncodeConfig(prune_gap_db=gap)) for gap in (-1.0, 0.3)}
+
+
+def test_pruning_trades_gaussians_for_finer_steps_where_the_budget_costs_the_fit(smooth_records):
+    """Where the record decodes far below the fit, fewer Gaussians refitted on the finer steps their budget buys
+    decode better: the best record tried is kept, within the same budget, and the stats say what was tried."""
+    from smartsplat_dist.codec import read_meta
+
+    (plain, s0), (pruned, s1) = smooth_records[-1.0], smooth_records[0.3]
+    assert s0["prune"] == {} and s0["psnr_unquantized"] - s0["psnr"] > 0.3
+    tried = s1["prune"]["tried"]
+    assert tried[0]["n"] == s0["n_gaussians"] and tried[0]["psnr"] == pytest.approx(s0["psnr"], abs=1e-6)
+    assert [t["n"] for t in tried] == sorted((t["n"] for t in tried), reverse=True) and len(tried) >= 2
+    best = max(tried, key=lambda t: t["psnr"])
+    assert s1["psnr"] == pytest.approx(best["psnr"], abs=1e-6)
+    assert s1["psnr"] >= s0["psnr"] + 0.3, (s0["psnr"], s1["psnr"])
+    assert read_meta(pruned).n == s1["n_gaussians"] == best["n"] < s0["n_gaussians"]
+    assert s1["psnr"] == pytest.approx(smartsplat_dist.psnr(smartsplat_dist.decode_image(pruned),
+                                                            np.asarray(Image.open(EXAMPLE).convert("RGB"))))
+    h, w = 256, 384
+    assert 30 <= 3 * h * w / len(pruned) <= 30 * api.RATE_SLACK and s1["prune_seconds"] > 0
+    assert s1["bytes_per_gaussian"] == pytest.approx(len(pruned) / s1["n_gaussians"])
+
+
+def test_pruning_is_not_tried_where_the_record_keeps_the_fit():
+    """The default trigger: a record within prune_gap_db of its fit is written as rate control made it."""
+    _, stats = smartsplat_dist.encode_image(EXAMPLE.with_name("aitzgorri_by_Aitzol_Berasategi.png"), cr=50,
+                                            steps=40, backend="cpu")
+    tried = stats["prune"]["tried"]
+    assert stats["psnr_unquantized"] - tried[0]["psnr"] <= 0.3 and len(tried) == 1
+    assert stats["n_gaussians"] == tried[0]["n"]
+
+
+@pytest.mark.parametrize("bad", [True, "0.3", float("nan")])
+def test_prune_gap_must_be_a_number(bad):
+    from smartsplat_dist.config import EncodeConfig
+
+    with pytest.raises(ConfigError, match="prune_gap_db"):
+        EncodeConfig(prune_gap_db=bad)
+    assert EncodeConfig().with_overrides(prune_gap_db=-1).prune_gap_db == -1.0
 
 
 def test_qat_trains_on_the_grid_the_budgeted_record_uses():

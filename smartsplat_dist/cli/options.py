@@ -3,7 +3,8 @@
 - :func:`add_storage_options` / :func:`storage_options`: ``--storage-options`` (a JSON object or ``@FILE``);
 - :func:`add_backend_argument`: ``--backend``;
 - :func:`add_cluster_arguments`: the Ray flags of ``compress`` and ``decode``;
-- :func:`add_encode_arguments` / :func:`encode_config`: ``--cr --rate --steps --init --seed --max-pixels`` and
+- :func:`add_encode_arguments` / :func:`encode_config`: ``--cr --rate --steps --init --seed --max-pixels
+  --prune-gap-db`` and
   the :class:`~smartsplat_dist.config.EncodeConfig` they make.
 """
 from __future__ import annotations
@@ -70,6 +71,9 @@ def add_encode_arguments(p, *, crs: tuple[float, ...] | None = None, steps: int 
     p.add_argument("--init", choices=("smart", "random"), default="smart", help="initialisation (default: smart)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (decompression-bomb guard)")
+    p.add_argument("--prune-gap-db", type=float, default=None, metavar="DB",
+                   help="budget mode: where the record decodes more than DB below the fit, refit with fewer Gaussians "
+                        "on finer steps while that decodes better (default: 0.3; negative: never)")
 
 
 def encode_config(args, cr: float | None = None):
@@ -80,4 +84,5 @@ def encode_config(args, cr: float | None = None):
     if args.steps is not None and args.steps < 0:
         raise ConfigError(f"--steps must be >= 0, got {args.steps}")
     return EncodeConfig().with_overrides(cr=args.cr if cr is None else cr, rate=args.rate, steps=args.steps,
-                                         init=args.init, seed=args.seed, max_pixels=args.max_pixels)
+                                         init=args.init, seed=args.seed, max_pixels=args.max_pixels,
+                                         prune_gap_db=args.prune_gap_db)
