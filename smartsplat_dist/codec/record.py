@@ -25,7 +25,7 @@ from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
 
 MAGIC = b"SSGR"
-FORMAT_VERSION = record_v2.VERSION  # written (3); versions 1 and 2 still decode
+FORMAT_VERSION = record_v2.VERSION  # written (4); versions 1, 2 and 3 still decode
 KNOWN_VERSIONS = (1, *record_v2.VERSIONS)
 BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (docs/design.md §1)
 _BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
@@ -55,9 +55,9 @@ class RecordMeta:
         version: record format version.
         codec: the quantisation settings found in the record (filled by read_meta / decode_record; fields a
             version does not store read back as the defaults).
-        rate: versions 2 and 3: how the encoder chose N, "budget" (spend the byte budget) or "paper"
+        rate: versions 2 to 4: how the encoder chose N, "budget" (spend the byte budget) or "paper"
             (N = floor(3 H W / (7 CR))); None for version 1.
-        nominal_cr: versions 2 and 3: the nominal compression ratio the record was made for; None for version 1.
+        nominal_cr: versions 2 to 4: the nominal compression ratio the record was made for; None for version 1.
     """
 
     height: int
@@ -108,8 +108,9 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
     return (x0, y0), streams
 
 
-def _steps(config: CodecConfig) -> Steps:
-    return Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step)
+def _steps(config: CodecConfig, version: int = FORMAT_VERSION) -> Steps:
+    return Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step,
+                 color_by_area=version >= 4)
 
 
 def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaussians:
@@ -134,8 +135,8 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
         meta: height and width of the image (``n`` if given must equal ``len(g)``; ``blend`` must be "sum").
         config: bit depths and LZMA preset.
         params: version 1 only: fixed ranges (e.g. ``FrozenQuantizer.params``); default: computed from ``g``.
-        version: record version to write: 3 (default; ``meta.rate`` and ``meta.nominal_cr`` are stored), or 2
-            or 1 (older layouts, for tests and comparisons).
+        version: record version to write: 4 (default; ``meta.rate`` and ``meta.nominal_cr`` are stored), or 3,
+            2 or 1 (older layouts, for tests and comparisons).
     Returns:
         The record bytes; ``len(record)`` is what the real compression ratio ``3 H W / len`` counts.
     """
@@ -151,7 +152,7 @@ def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = N
                           f"for a {width}x{height} image")
     check_encodable(g)
     if version in record_v2.VERSIONS:
-        return record_v2.encode(g, height, width, _BLEND_IDS[meta.blend], _steps(config), meta.rate or "paper",
+        return record_v2.encode(g, height, width, _BLEND_IDS[meta.blend], _steps(config, version), meta.rate or "paper",
                                 float(meta.nominal_cr or 3.0 * height * width / (7.0 * max(n, 1))), version)
     if version != 1:
         raise RecordError(f"cannot encode: unknown record version {version}")
@@ -290,7 +291,7 @@ def read_meta(data: bytes, limits: DecodeLimits | None = None) -> RecordMeta:
 
 def read_demand(data: bytes, limits: DecodeLimits | None = None) -> tuple[RecordMeta, int]:
     """(header as :func:`read_meta`, decoded stream size the header declares: bytes for version 1, symbols and
-    raw bytes for versions 2 and 3), the figures :mod:`.limits` bounds; nothing is decoded."""
+    raw bytes for versions 2 to 4), the figures :mod:`.limits` bounds; nothing is decoded."""
     parsed = _parse(data, limits)
     if isinstance(parsed, record_v2.Parsed):
         _check_blend_v2(parsed)

@@ -1,7 +1,8 @@
-"""Record versions 2 and 3: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
+"""Record versions 2 to 4: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
 
-Layout: ``codec/FORMAT.md`` (versions 2 and 3: one layout; version 3, the one written, may code each stream
-with smoothed adaptive models, the anisotropy in contexts of the Gaussian's length, where that is smaller).
+Layout: ``codec/FORMAT.md`` (versions 2 to 4: one layout; version 3 may code each stream with smoothed adaptive
+models, the anisotropy in contexts of the Gaussian's length, where that is smaller; version 4, the one written,
+also puts each Gaussian's colours on a step that follows its area, coded in one sub-stream per step).
 ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
 ``parse(data) -> Parsed`` (header, table, checksum; no payload decoded), ``decode(data) -> (Gaussians, meta)``.
 Parsing treats the bytes as untrusted: every count and length is checked against its bound before anything is
@@ -9,6 +10,7 @@ allocated; the entropy decoder gets exact symbol counts and must use its payload
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 import zlib
@@ -19,10 +21,11 @@ import numpy as np
 from ..errors import RecordError
 from ..model import Gaussians
 from . import ans, entropy
-from .grid import MAX_LEVELS, MAX_ROTATION_BITS, Grid, Quantized, Steps, dequantize, quantize, rotation_bits
+from .grid import (COLOR_SHIFTS, LN2, MAX_LEVELS, MAX_ROTATION_BITS, Grid, Quantized, Steps, color_alphabet,
+                   color_shifts, dequantize, quantize, rotation_bits)
 
-VERSION = 3  # written
-VERSIONS = (2, 3)
+VERSION = 4  # written
+VERSIONS = (2, 3, 4)
 #: Rate-control modes (one byte in the header).
 RATE_MODES = {0: "paper", 1: "budget"}
 RATE_IDS = {v: k for k, v in RATE_MODES.items()}
@@ -49,8 +52,6 @@ ROTATION_MODEL_BITS = 8
 GAP_ALPHABET = entropy.MAX_GAP_SYMBOL + 1
 #: Version 3: contexts of the anisotropy stream, the octave of the long axis: clamp(floor(log2 sx), 0, 7).
 ANISOTROPY_CONTEXTS = 8
-#: ln 2 as the float64 the format names (no libm call in what the decoder must reproduce).
-LN2 = 0.6931471805599453
 
 
 @dataclass(frozen=True)
@@ -110,19 +111,39 @@ def _color_symbols(qc: np.ndarray, levels: tuple[int, int, int]) -> list[tuple[n
     return [(qc[:, 1], kg), (qc[:, 0] - qc[:, 1] + kg - 1, kr + kg - 1), (qc[:, 2] - qc[:, 1] + kg - 1, kb + kg - 1)]
 
 
+def _color_substreams(qc: np.ndarray, shifts: np.ndarray | None,
+                      levels: tuple[int, int, int]) -> list[list[tuple[np.ndarray, int]]]:
+    """The three colour streams' sub-streams: one (version 2/3, ``shifts`` None) or one per colour-step octave
+    j in COLOR_SHIFTS (version 4: the Gaussians of that j, on that grid; an empty one has alphabet 1)."""
+    if shifts is None:
+        return [[c] for c in _color_symbols(qc, levels)]
+    out: list[list[tuple[np.ndarray, int]]] = [[], [], []]
+    for j in range(COLOR_SHIFTS[0], COLOR_SHIFTS[1] + 1):
+        here = shifts == j
+        alphabets = tuple(color_alphabet(k, j) if here.any() else 1 for k in levels)
+        for i, sub in enumerate(_color_symbols(qc[here], alphabets)):
+            out[i].append(sub)
+    return out
+
+
 def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate: str, nominal_cr: float,
            version: int = VERSION) -> bytes:
-    """Quantise and encode (the caller has validated size, n, blend and finiteness)."""
+    """Quantise and encode (the caller has validated size, n, blend and finiteness); version 4 quantises the
+    colours on steps that follow the area (``steps.color_by_area`` is set to match the version)."""
+    steps = dataclasses.replace(steps, color_by_area=version >= 4)
     q, grid = quantize(g, height, width, steps)
     return encode_quantized(q, grid, height, width, blend, steps, rate, nominal_cr, version)
 
 
 def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: int, steps: Steps, rate: str,
                      nominal_cr: float, version: int = VERSION) -> bytes:
-    """Encode integers (from :func:`grid.quantize`, possibly with refined colours) into a record of ``version``
-    (2 or 3)."""
+    """Encode integers (from :func:`grid.quantize` with these ``steps``) into a record of ``version`` (2, 3 or
+    4; version 4 needs ``steps.color_by_area``, 2 and 3 need it off)."""
     if version not in VERSIONS:
         raise RecordError(f"cannot encode: record version {version} is not one of {VERSIONS}")
+    if steps.color_by_area != (version >= 4):
+        raise RecordError(f"cannot encode: version {version} records {'need' if version >= 4 else 'cannot hold'} "
+                          "colour steps that follow the area")
     n = q.qmeans.shape[0]
     if max(grid.scale_levels, *grid.color_levels) > MAX_LEVELS:
         raise RecordError(f"cannot encode: a grid needs more than {MAX_LEVELS} levels "
@@ -138,11 +159,12 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
         q = Quantized(q.qmeans[order], q.qscales[order], q.qrot[order], q.rbits[order], q.qcolors[order])
         symbols, raw, nraw = entropy.gaps_to_symbols(np.diff(codes, prepend=np.uint64(0)))
         rot_subs, rot_raw, rot_nraw = _rotation_split(q.qrot, q.rbits)
-        colors = _color_symbols(q.qcolors, grid.color_levels)
+        shifts = color_shifts(q.qscales, grid.scale_lo, steps.scale_step) if steps.color_by_area else None
+        colors = _color_substreams(q.qcolors, shifts, grid.color_levels)
         s = grid.scale_levels
         aniso = q.qscales[:, 0] - q.qscales[:, 1]
         plain = {0: [(symbols, GAP_ALPHABET)], 2: [(q.qscales[:, 0], s)], 3: [(aniso, s)], 4: rot_subs,
-                 **{6 + i: [c] for i, c in enumerate(colors)}}
+                 **{6 + i: c for i, c in enumerate(colors)}}
         modelled = {**plain, 3: _anisotropy_subs(q.qscales[:, 0], aniso, s, grid, steps)[1]}
         payloads = {}
         for i in _ANS_STREAMS:  # version 3: each stream with the smaller of its two codings (flag bit i)
@@ -177,7 +199,7 @@ def _finite_in(v: float, lo: float, hi: float) -> bool:
 
 
 def parse(data: bytes, check_size, max_n) -> Parsed:
-    """Header, stream table and checksum of a version-2 or -3 record (magic and version already checked).
+    """Header, stream table and checksum of a version-2, -3 or -4 record (magic and version already checked).
 
     ``check_size(h, w)`` raises for an image size out of range; ``max_n(h, w)`` bounds the Gaussian count.
     """
@@ -249,14 +271,14 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
     for count, length in table:
         streams.append((count, offset, length))
         offset += length
-    steps = Steps(mfb, scale_step, rot_tol, color_step)
+    steps = Steps(mfb, scale_step, rot_tol, color_step, color_by_area=version >= 4)
     grid = Grid(scale_lo, scale_levels, tuple(color_lo), tuple(color_levels))
     header = Header(version, flags, height, width, n, blend, RATE_MODES[rate], steps, x0, y0, grid, nominal_cr)
     return Parsed(header, tuple(streams))
 
 
 def decode(parsed: Parsed, data: bytes) -> Gaussians:
-    """Gaussians (CPU, canonical form, stored order) of a parsed version-2 or -3 record."""
+    """Gaussians (CPU, canonical form, stored order) of a parsed version-2, -3 or -4 record."""
     h = parsed.header
     n, steps, grid = h.n, h.steps, h.grid
     payload = lambda i: data[parsed.streams[i][1]:parsed.streams[i][1] + parsed.streams[i][2]]  # noqa: E731
@@ -303,11 +325,29 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
     for b, top in zip(range(1, MAX_ROTATION_BITS + 1), tops):
         qrot[rbits == b] = top
     qrot = (qrot << low) | raw
-    kr, kg, kb = grid.color_levels
-    qg = dec(6, [(n, kg)])[0]
-    qr = dec(7, [(n, kr + kg - 1)])[0] + qg - (kg - 1)
-    qb = dec(8, [(n, kb + kg - 1)])[0] + qg - (kg - 1)
-    if bool((qr < 0).any() | (qr >= kr).any() | (qb < 0).any() | (qb >= kb).any()):
-        raise RecordError("colour streams hold a value outside the record's colour grid")
-    q = Quantized(np.stack([qx, qy], axis=1), qscales, qrot, rbits, np.stack([qr, qg, qb], axis=1))
+    qc = _decode_colors(dec, qscales, steps, grid)
+    q = Quantized(np.stack([qx, qy], axis=1), qscales, qrot, rbits, qc)
     return dequantize(q, steps, grid)
+
+
+def _decode_colors(dec, qscales: np.ndarray, steps: Steps, grid: Grid) -> np.ndarray:
+    """[N, 3] colour integers (R, G, B) from streams 6-8 (``dec(i, shapes)`` decodes stream i's sub-streams):
+    one sub-stream each (versions 2/3) or one per colour-step octave (version 4)."""
+    n = qscales.shape[0]
+    if steps.color_by_area:
+        shifts = color_shifts(qscales, grid.scale_lo, steps.scale_step)
+        groups = [(shifts == j, j) for j in range(COLOR_SHIFTS[0], COLOR_SHIFTS[1] + 1)]
+        levels = [tuple(color_alphabet(k, j) if here.any() else 1 for k in grid.color_levels) for here, j in groups]
+    else:
+        groups, levels = [(np.ones(n, dtype=bool), 0)], [grid.color_levels]
+    counts = [int(here.sum()) for here, _ in groups]
+    g_subs = dec(6, [(c, kg) for c, (_, kg, _) in zip(counts, levels)])
+    rg_subs = dec(7, [(c, kr + kg - 1) for c, (kr, kg, _) in zip(counts, levels)])
+    bg_subs = dec(8, [(c, kb + kg - 1) for c, (_, kg, kb) in zip(counts, levels)])
+    qc = np.zeros((n, 3), dtype=np.int64)
+    for (here, _), (kr, kg, kb), qg, drg, dbg in zip(groups, levels, g_subs, rg_subs, bg_subs):
+        qr, qb = drg + qg - (kg - 1), dbg + qg - (kg - 1)
+        if bool((qr < 0).any() | (qr >= kr).any() | (qb < 0).any() | (qb >= kb).any()):
+            raise RecordError("colour streams hold a value outside the record's colour grid")
+        qc[here] = np.stack([qr, qg, qb], axis=1)
+    return qc

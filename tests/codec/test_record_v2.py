@@ -1,4 +1,5 @@
-"""Record versions 2 and 3: round trip, elongation-aware rotations, old records, rate control, damaged bytes."""
+"""Record versions 2 to 4: round trip, elongation-aware rotations, colour steps that follow the area, old records,
+rate control, damaged bytes."""
 from __future__ import annotations
 
 import math
@@ -30,8 +31,8 @@ def test_round_trip_equals_the_quantiser(fitted_like):
     cfg = CodecConfig()
     record = encode_record(g, RecordMeta(h, w, rate="budget", nominal_cr=50.0), cfg)
     dec, meta = decode_record(record)
-    assert (meta.version, meta.n, meta.rate, meta.nominal_cr, meta.codec.mean_frac_bits) == (3, len(g), "budget", 50.0, 3)
-    steps = qgrid.Steps(cfg.mean_frac_bits, cfg.scale_step, cfg.rotation_tolerance, cfg.color_step)
+    assert (meta.version, meta.n, meta.rate, meta.nominal_cr, meta.codec.mean_frac_bits) == (4, len(g), "budget", 50.0, 3)
+    steps = qgrid.Steps(cfg.mean_frac_bits, cfg.scale_step, cfg.rotation_tolerance, cfg.color_step, color_by_area=True)
     q, gr = qgrid.quantize(g, h, w, steps)
     np.testing.assert_allclose(_sorted(dec), _sorted(qgrid.dequantize(q, steps, gr)), atol=1e-5)
     assert read_meta(record) == meta
@@ -58,7 +59,34 @@ def test_errors_stay_within_half_a_step_and_long_gaussians_keep_their_direction(
     # the 1-sigma ellipse moves by at most the tolerance (x 1.1 for the scales' own quantisation): a 2,000 px
     # Gaussian is within a fraction of a pixel, where a uniform 7-bit angle would move its end by tens of pixels
     assert (dtheta * (sx[o] - 1.5)).max() <= 1.1 * cfg.rotation_tolerance
-    assert np.abs(dec.colors.numpy()[d] - g.colors.numpy()[o]).max() <= cfg.color_step / 2 + 1e-5
+    # colours: half a step of their own grid, color_step * 2**j, j the octave of the area (16 px^2: j = 0)
+    j = np.clip(np.floor((4 - np.log2(dec.scales.numpy().prod(axis=1).astype(np.float64))) / 2 + 0.5), -4, 8)
+    err = np.abs(dec.colors.numpy()[d] - g.colors.numpy()[o]).max(axis=1)
+    assert (err <= cfg.color_step * 2.0 ** j[d] / 2 + 1e-5).all()
+
+
+def test_version_4_colour_steps_follow_the_area():
+    """A Gaussian's colour error adds pi * sx * sy * err**2 to the image's squared error: version 4 halves the
+    colour step for every quadrupling of the area (color_step at 16 px^2), so each one costs the picture alike."""
+    areas = np.array([1.0, 4.0, 16.0, 64.0, 256.0, 4096.0, 2.0 ** -14, 2.0 ** 20])
+    q = np.round(np.log(np.stack([np.sqrt(areas)] * 2, axis=1)) / 0.01).astype(np.int64) + 2000
+    shifts = qgrid.color_shifts(q, -20.0, 0.01)  # ln s = -20 + q * 0.01
+    assert shifts.tolist() == [2, 1, 0, -1, -2, -4, 8, -4]  # clamped to -4..8 at the ends
+    assert [qgrid.color_alphabet(100, j) for j in (-1, 0, 1, 8)] == [200, 100, 51, 1]
+    n = 400
+    rng = np.random.default_rng(1)
+    f = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    s = np.exp(rng.uniform(-0.5, 4.0, (n, 1))) * np.ones((1, 2))
+    g = Gaussians(f(rng.random((n, 2)) * 200), f(s), f(np.zeros(n)), f(rng.normal(0.3, 0.5, (n, 3))))
+    cfg = CodecConfig(mean_frac_bits=8, scale_step=1e-3)  # means and scales nearly exact: colours alone differ
+    err = {}
+    for v in (3, 4):
+        dec = decode_record(encode_record(g, RecordMeta(200, 200), cfg, version=v))[0]
+        o = np.linalg.norm(dec.means.numpy()[:, None] - g.means.numpy()[None], axis=2).argmin(axis=1)
+        err[v] = np.abs(dec.colors.numpy() - g.colors.numpy()[o]).max(axis=1), s[o, 0] ** 2
+    big, small = err[4][1] > 256, err[4][1] < 4
+    assert err[4][0][big].max() <= cfg.color_step / 8 + 1e-6 < err[3][0][big].max()
+    assert err[4][0][small].max() > cfg.color_step / 2 + 1e-6 >= err[3][0][small].max()
 
 
 def test_version_1_records_still_decode():
@@ -75,6 +103,15 @@ def test_version_2_records_still_decode():
     expected = np.load(DATA / "v2_bamboo_64x96_expected.npz")
     g, meta = decode_record(record)
     assert (meta.version, meta.height, meta.width, meta.n, meta.rate) == (2, 64, 96, 120, "budget")
+    for name, t in zip(("means", "scales", "rotations", "colors"), g.tensors()):
+        np.testing.assert_array_equal(t.numpy(), expected[name])
+
+
+def test_version_3_records_still_decode():
+    record = (DATA / "v3_bamboo_64x96.ssplat").read_bytes()  # written by the version-3 encoder (6b83cc7)
+    expected = np.load(DATA / "v3_bamboo_64x96_expected.npz")
+    g, meta = decode_record(record)
+    assert (meta.version, meta.height, meta.width, meta.n, meta.rate) == (3, 64, 96, 120, "budget")
     for name, t in zip(("means", "scales", "rotations", "colors"), g.tensors()):
         np.testing.assert_array_equal(t.numpy(), expected[name])
 
@@ -159,6 +196,8 @@ def test_well_signed_hostile_headers_are_refused(record):
     assert "colour grid" in _refused(field(60, "<f", float("nan")))
     assert "streams" in _refused(field(23, "<B", 3))
     assert "flags" in _refused(field(6, "<H", 1 << 1))  # stream 1 is stored raw: no model to choose
+    # colour levels that the finest colour step (2**-4 of the base) would need over 2**16 symbols for
+    assert "alphabet" in _refused(field(68, "<I", 1 << 15))
     v2 = encode_record(Gaussians(*(t[:150] for t in decode_record(record)[0].tensors())), RecordMeta(64, 96),
                        version=2)
     assert "flags" in _refused(_resign(v2[:6] + struct.pack("<H", 1) + v2[8:]))  # version 2 has none
