@@ -103,7 +103,8 @@ def encode_image(
     budget_or_none = budget if config.rate == "budget" else None
     record, codec = _record_of(fitted, meta, pixels, config, backend, budget_or_none, stages)
     pruning: dict[str, Any] = {}
-    if budget_or_none is not None and config.prune_gap_db >= 0 and n > 0 and fit_stats.get("psnr_last_step"):
+    if (budget_or_none is not None and config.prune_gap_db >= 0 and finetune_steps(config) > 0 and n > 0
+            and fit_stats.get("psnr_last_step")):
         record, codec, pruning = _prune_while_it_pays(record, codec, fitted, meta, pixels, config, backend,
                                                       budget, fit_stats["psnr_last_step"], stages)
         n = int(pruning["n_gaussians"])

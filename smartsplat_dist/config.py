@@ -40,7 +40,8 @@ class EncodeConfig(Settings):
             (the budget forced steps too coarse for what the fit learned: smooth photos fitted to 45+ dB), the
             :data:`~smartsplat_dist.api.PRUNE_SHARE` of the Gaussians that contribute least are dropped, the rest
             refitted for 10% of the fit's steps and encoded again on the finer steps their budget now buys;
-            repeated while the decoded record gets better, the best record kept. A negative value: never.
+            repeated while the decoded record gets better, the best record kept. A negative value: never; not
+            either where the fine-tunes are off (``color_finetune_steps`` 0, or a fit under 20 steps).
             Measured at 1000 steps, CR 50 (README, "Rate control"): +0.86 dB on the smoothest photo.
         seed: seeds the initialisation (same image + config + seed => same Gaussians).
         max_pixels: images with more pixels are refused (decompression-bomb guard).

@@ -213,6 +213,12 @@ def test_pruning_is_not_tried_where_the_record_keeps_the_fit():
     tried = stats["prune"]["tried"]
     assert stats["psnr_unquantized"] - tried[0]["psnr"] <= 0.3 and len(tried) == 1
     assert stats["n_gaussians"] == tried[0]["n"]
+    # nor after a fit too short for the fine-tunes (under 20 steps), whatever the gap
+    from smartsplat_dist.config import EncodeConfig
+
+    _, short = smartsplat_dist.encode_image(EXAMPLE, cr=30, steps=10, backend="cpu",
+                                            config=EncodeConfig(prune_gap_db=0.0))
+    assert short["prune"] == {}
 
 
 @pytest.mark.parametrize("bad", [True, "0.3", float("nan")])
