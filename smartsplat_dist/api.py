@@ -261,7 +261,8 @@ def _tune(g: Gaussians, pixels: np.ndarray, config: EncodeConfig, backend: str, 
 
 
 def _finetune_shapes(record: bytes, codec: CodecConfig, fitted: Gaussians, meta: RecordMeta, pixels: np.ndarray,
-                     config: EncodeConfig, backend: str, budget: int | None) -> tuple[bytes, CodecConfig]:
+                     config: EncodeConfig, backend: str, budget: int | None,
+                     version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
     """(record, codec settings) after the fitted Gaussians' scales, rotations and colours are fitted again with
     their means fixed on the record's position grid (the means cost the most PSNR when quantised: measured 0.29 dB
     of 0.6 at 1000 steps), then encoded on the same steps; the input record where that did not help or is over
@@ -273,12 +274,13 @@ def _finetune_shapes(record: bytes, codec: CodecConfig, fitted: Gaussians, meta:
                   ("scales", "rotations", "colors"), SHAPES_MIN_GAIN_DB)
     if tuned is None:
         return record, codec
-    out = encode_record(Gaussians(snapped, tuned.scales, tuned.rotations, tuned.colors), meta, codec)
+    out = encode_record(Gaussians(snapped, tuned.scales, tuned.rotations, tuned.colors), meta, codec, version=version)
     return (out, codec) if budget is None or len(out) <= budget else (record, codec)
 
 
 def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels: np.ndarray,
-                     config: EncodeConfig, backend: str, budget: int | None) -> tuple[bytes, CodecConfig]:
+                     config: EncodeConfig, backend: str, budget: int | None,
+                     version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
     """(record, codec settings) with the colours fitted again on its own quantised geometry (see
     :attr:`EncodeConfig.color_finetune_steps`), where the fine-tune raised the PSNR of its own loss passes.
     Tuned colours may cost a few bytes more: over ``budget``, the colour step is made coarser by 2**(1/16) at a
@@ -291,7 +293,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
     g = Gaussians(quantized.means, quantized.scales, quantized.rotations, tuned.colors)
     for k in range(FINETUNE_COARSER_TRIES + 1):  # over budget: a slightly coarser colour step, same geometry
         tried = codec.replace(color_step=float(np.float32(codec.color_step * 2 ** (k / 16))))
-        out = encode_record(g, meta, tried)
+        out = encode_record(g, meta, tried, version=version)
         if budget is None or len(out) <= budget:
             return out, tried
     return record, codec

@@ -12,10 +12,10 @@ only sets how many levels there are, which the adaptive entropy coder pays for o
                       so the 1-sigma ellipse moves by at most ~rotation_tolerance px whatever its length, and a
                       round Gaussian stores no angle at all
     colours   [N, 3]  on a grid of ``color_step`` from each channel's minimum; version 4 (``Steps.color_by_area``):
-                      of ``color_step * 2**j`` with j per Gaussian from its *quantised* area (see
-                      :func:`color_shifts`): a Gaussian's colour error adds ``pi * sx * sy * err**2`` to the
-                      image's squared error, so the step that spends bits evenly across the picture shrinks as
-                      ``1 / sqrt(sx * sy)``: one octave per quadrupling of the area
+                      of ``color_step * 2**j`` with j per Gaussian from its *quantised* area relative to the
+                      record's median (see :func:`color_shifts`): a Gaussian's colour error adds
+                      ``pi * sx * sy * err**2`` to the image's squared error, so the step that spends bits evenly
+                      across the picture shrinks as ``1 / sqrt(sx * sy)``: one octave per quadrupling of the area
 
 Integer tensors: qmeans [N, 2], qscales [N, 2] (qsx >= qsy >= 0), qrot [N], rbits [N], qcolors [N, 3].
 Dequantisation is float32 torch (the render's precision); ``rbits`` is computed in float64 numpy from the
@@ -36,9 +36,8 @@ from .quantize import canonicalize, clamp_means
 MAX_ROTATION_BITS = 16
 #: Most levels of one scale or colour grid (the entropy coder's alphabet bound, with room for differences).
 MAX_LEVELS = 1 << 15
-#: Version 4 colour steps: a Gaussian of area sx * sy = 2**COLOR_REF_LOG2_AREA px^2 uses ``color_step``; the
-#: octave j of its step is clamped to COLOR_SHIFTS.
-COLOR_REF_LOG2_AREA = 4.0
+#: Version 4 colour steps: the octave j of a Gaussian's step (``color_step * 2**j``; 0 for the record's median
+#: area) is clamped to COLOR_SHIFTS.
 COLOR_SHIFTS = (-4, 8)
 #: ln 2 as the float64 the format names (no libm call in what the decoder must reproduce).
 LN2 = 0.6931471805599453
@@ -52,7 +51,7 @@ class Steps:
         mean_frac_bits: means on a grid of 2**-mean_frac_bits px, 0..8.
         scale_step: step of ln(scale) (relative scale error <= scale_step / 2).
         rotation_tolerance: px; rotation levels per Gaussian follow from its elongation (module docstring).
-        color_step: step of every colour channel (version 4: of a Gaussian of area 2**COLOR_REF_LOG2_AREA px^2).
+        color_step: step of every colour channel (version 4: of the Gaussians of the record's median area).
         color_by_area: the colour step follows each Gaussian's area (record version 4, :func:`color_shifts`).
     """
 
@@ -111,17 +110,21 @@ def rotation_bits(qscales: np.ndarray, scale_lo: float, scale_step: float, toler
     return np.clip(rb, 0, MAX_ROTATION_BITS).astype(np.int64)
 
 
-def color_shifts(qscales: np.ndarray, scale_lo: float, scale_step: float) -> np.ndarray:
-    """Octave j of each Gaussian's colour step (version 4) from its quantised scales. qscales: [N, 2] int.
+def color_shifts(qscales: np.ndarray, scale_step: float) -> np.ndarray:
+    """Octave j of each Gaussian's colour step (version 4) from the quantised scales. qscales: [N, 2] int.
     Returns [N] int64 in COLOR_SHIFTS.
 
-    float64 numpy with only + * / (header values as float32 -> float64):
-    ``u = (2 * scale_lo + (qsx + qsy) * scale_step) / LN2`` (log2 of the area sx * sy),
-    ``j = clamp(floor((COLOR_REF_LOG2_AREA - u) / 2 + 0.5), COLOR_SHIFTS)``.
+    With ``a = qsx + qsy`` (the log-area in scale steps) and ``m`` the lower median of ``a`` over the record's
+    Gaussians (the ``(N - 1) // 2``-th smallest), in float64 with only + * / (``scale_step`` as float32 ->
+    float64): ``j = clamp(floor((m - a) * scale_step / (2 * LN2) + 0.5), COLOR_SHIFTS)``: the median
+    Gaussian uses ``color_step``, one of 4x its area half of it.
     """
-    lo, st = float(np.float32(scale_lo)), float(np.float32(scale_step))
-    u = (2.0 * lo + qscales.sum(axis=1).astype(np.float64) * st) / LN2
-    return np.clip(np.floor((COLOR_REF_LOG2_AREA - u) / 2.0 + 0.5), *COLOR_SHIFTS).astype(np.int64)
+    a = qscales.sum(axis=1)
+    if a.size == 0:
+        return a.astype(np.int64)
+    m = np.partition(a, (a.size - 1) // 2)[(a.size - 1) // 2]
+    octaves = (m - a).astype(np.float64) * float(np.float32(scale_step)) / (2.0 * LN2)
+    return np.clip(np.floor(octaves + 0.5), *COLOR_SHIFTS).astype(np.int64)
 
 
 def color_alphabet(levels: int, shift: int) -> int:
@@ -133,11 +136,11 @@ def color_alphabet(levels: int, shift: int) -> int:
     return int(math.floor((levels - 0.5) * 2.0 ** -shift + 0.5)) + 1
 
 
-def _color_multipliers(q: np.ndarray, steps: Steps, scale_lo: float) -> np.ndarray | None:
+def _color_multipliers(q: np.ndarray, steps: Steps) -> np.ndarray | None:
     """[N] float64 ``2**j`` of each Gaussian's colour step from its quantised scales (None: one step for all)."""
     if not steps.color_by_area:
         return None
-    return np.ldexp(1.0, color_shifts(q, scale_lo, steps.scale_step))
+    return np.ldexp(1.0, color_shifts(q, steps.scale_step))
 
 
 def _mean_levels(means: torch.Tensor, height: int, width: int, mean_frac_bits: int) -> torch.Tensor:
@@ -174,7 +177,7 @@ def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quant
     cs = float(np.float32(steps.color_step))
     x = np.maximum((colors - np.asarray(color_lo)) / cs, 0.0)  # colour levels on the base step
     levels = tuple(int(v) + 1 for v in np.round(x).max(axis=0))
-    mult = _color_multipliers(qscales, steps, scale_lo)
+    mult = _color_multipliers(qscales, steps)
     qcolors = np.round(x if mult is None else x / mult[:, None]).astype(np.int64)  # exact: powers of two
     grid = Grid(scale_lo, int(qscales.max()) + 1, color_lo, levels)
     return Quantized(qmeans, qscales, qrot, rbits, qcolors), grid
@@ -187,7 +190,7 @@ def dequantize(q: Quantized, steps: Steps, grid: Grid) -> Gaussians:
     means = t(q.qmeans) / float(1 << steps.mean_frac_bits)
     scales = torch.exp(f(grid.scale_lo) + t(q.qscales) * f(steps.scale_step))
     rot = t(q.qrot) * (math.pi / t(np.left_shift(np.int64(1), q.rbits)))
-    mult = _color_multipliers(q.qscales, steps, grid.scale_lo)
+    mult = _color_multipliers(q.qscales, steps)
     step = f(steps.color_step) if mult is None else f(steps.color_step) * t(mult)[:, None]  # exact: powers of two
     colors = f(grid.color_lo) + t(q.qcolors) * step
     return Gaussians(means.contiguous(), scales.contiguous(), rot.contiguous(), colors.contiguous())

@@ -159,7 +159,7 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
         q = Quantized(q.qmeans[order], q.qscales[order], q.qrot[order], q.rbits[order], q.qcolors[order])
         symbols, raw, nraw = entropy.gaps_to_symbols(np.diff(codes, prepend=np.uint64(0)))
         rot_subs, rot_raw, rot_nraw = _rotation_split(q.qrot, q.rbits)
-        shifts = color_shifts(q.qscales, grid.scale_lo, steps.scale_step) if steps.color_by_area else None
+        shifts = color_shifts(q.qscales, steps.scale_step) if steps.color_by_area else None
         colors = _color_substreams(q.qcolors, shifts, grid.color_levels)
         s = grid.scale_levels
         aniso = q.qscales[:, 0] - q.qscales[:, 1]
@@ -335,7 +335,7 @@ def _decode_colors(dec, qscales: np.ndarray, steps: Steps, grid: Grid) -> np.nda
     one sub-stream each (versions 2/3) or one per colour-step octave (version 4)."""
     n = qscales.shape[0]
     if steps.color_by_area:
-        shifts = color_shifts(qscales, grid.scale_lo, steps.scale_step)
+        shifts = color_shifts(qscales, steps.scale_step)
         groups = [(shifts == j, j) for j in range(COLOR_SHIFTS[0], COLOR_SHIFTS[1] + 1)]
         levels = [tuple(color_alphabet(k, j) if here.any() else 1 for k in grid.color_levels) for here, j in groups]
     else:
