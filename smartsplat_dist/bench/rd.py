@@ -124,7 +124,8 @@ def measure_ours(pixels: np.ndarray, cr: float, steps: int, backend: str, seed: 
            "n_gaussians": stats.get("n_gaussians"), "steps": stats.get("steps", steps), "rate": stats.get("rate"),
            "encode_seconds": t1 - t0, "decode_seconds": t2 - t1,
            # the fit before quantisation, side by side with the record, and the codec settings the record used
-           "psnr_unquantized": stats.get("psnr_unquantized"), "codec_settings": stats.get("codec")}
+           "psnr_unquantized": stats.get("psnr_unquantized"), "codec_settings": stats.get("codec"),
+           "record_version": stats.get("record_version"), "prune": stats.get("prune")}  # N and PSNR of each try
     row.update({name: float(fn(decoded, pixels)) for name, fn in metrics.items()})
     return {"row": row, "record_bytes": len(record)}
 
