@@ -316,8 +316,8 @@ def _record_of(fitted: Gaussians, meta: RecordMeta, pixels: np.ndarray, config: 
 
 
 #: Each pruning round drops this share of the fit's N (the Gaussians with the smallest contribution,
-#: ``fitting.relocate.contribution``). Measured on the smoothest photo at CR 50, 1000 steps: 15% dropped then
-#: refitted +0.86 dB, 30% +0.0 (pipelines/prune_gain.py).
+#: ``fitting.relocate.contribution``). Measured with pipelines/prune_gain.py on the smoothest photo (Mountain,
+#: CR 50, 1000 steps): 10% dropped +0.24 dB, 20% worse (record version 4); 10% +0.50, 20% +0.63 (version 3).
 PRUNE_SHARE = 0.1
 #: The Gaussians left after pruning are refitted (all parameters, at the fine-tunes' learning rates with a ramp)
 #: for this share of the fit's steps.
@@ -386,12 +386,20 @@ FIT_BYTES_GROWTH = 1.3
 _N_RANGE = (0.5, 2.0)
 
 
+#: The record version whose bytes price the initialisation's Gaussians for N: FIT_BYTES_GROWTH was measured with
+#: version-3 prices. Version 4 prices an initialisation 5-7% higher (its colour steps are finer for the larger
+#: Gaussians an initialisation is made of); priced in version 4, the 17-photo rd run got 5-7% fewer Gaussians and
+#: lost 0.1-0.2 dB on textured photos (pipelines/results/session-2026-12-07d/rd-768-1000-17photos.json).
+N_PRICE_VERSION = 3
+
+
 def _n_for_budget(init: Gaussians, height: int, width: int, config: EncodeConfig, budget: int) -> int:
     """N that the byte budget buys at the codec's default steps: bytes per Gaussian measured by encoding this
-    image's initialisation ``init`` (the paper's N of them), times :data:`FIT_BYTES_GROWTH`."""
+    image's initialisation ``init`` (the paper's N of them) in :data:`N_PRICE_VERSION`, times
+    :data:`FIT_BYTES_GROWTH`."""
     n0 = len(init)
     meta = RecordMeta(height=height, width=width, n=n0, rate="budget", nominal_cr=float(config.cr))
-    per_gaussian = len(encode_record(init, meta, config.codec)) / n0 * FIT_BYTES_GROWTH
+    per_gaussian = len(encode_record(init, meta, config.codec, version=N_PRICE_VERSION)) / n0 * FIT_BYTES_GROWTH
     lo, hi = (max(1, int(n0 * f)) for f in _N_RANGE)
     return int(min(hi, max(lo, budget / RATE_SLACK // per_gaussian),
                    height * width, DecodeLimits().max_gaussians))  # records stay within the default decode limits
