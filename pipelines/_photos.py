@@ -31,6 +31,9 @@ def photo_parser(doc: str, out: str, fits: bool = True) -> argparse.ArgumentPars
     if not fits:
         return p
     p.add_argument("--qat-steps", type=int, default=0, help="the fit's last steps with the quantiser in the loop")
+    p.add_argument("--growth", type=float, default=api.FIT_BYTES_GROWTH,
+                   help="budget mode's N = budget / (1.03 x GROWTH x the initialisation's bytes per Gaussian) "
+                        "(default: %(default)s, api.FIT_BYTES_GROWTH; smaller: more Gaussians)")
     p.add_argument("--fits", help="folder of saved fits (NAME-crCR-STEPS.npz): reused where present, new fits saved "
                                   "there (to measure codec changes without fitting again)")
     return p
@@ -43,14 +46,17 @@ def photos(args) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def budget_fit(pixels: np.ndarray, cr: float, steps: int, backend: str, fits: str | None = None,
-               name: str = "", qat_steps: int = 0) -> tuple[Gaussians, dict, RecordMeta, int]:
+               name: str = "", qat_steps: int = 0, growth: float = api.FIT_BYTES_GROWTH
+               ) -> tuple[Gaussians, dict, RecordMeta, int]:
     """What ``encode_image`` fits in budget mode, before the record: (Gaussians, fit stats, meta, byte budget).
 
     ``fits``: a folder where the fit of ``name`` at this CR and step count is read from if saved there (numpy
-    arrays, no pickle), else saved to. ``qat_steps``: the last steps with the quantiser in the loop."""
+    arrays, no pickle), else saved to. ``qat_steps``: the last steps with the quantiser in the loop. ``growth``:
+    the N pricing's ``api.FIT_BYTES_GROWTH``."""
     h, w = pixels.shape[:2]
     budget = int(3 * h * w // cr)
     qat = f"-qat{qat_steps}" if qat_steps else ""
+    qat += f"-growth{growth:g}" if growth != api.FIT_BYTES_GROWTH else ""
     saved = Path(fits) / f"{Path(name).stem}-cr{cr:g}-{steps}{qat}.npz" if fits else None
     if saved is not None and saved.exists():
         with np.load(saved, allow_pickle=False) as z:
@@ -59,7 +65,7 @@ def budget_fit(pixels: np.ndarray, cr: float, steps: int, backend: str, fits: st
     else:
         config = EncodeConfig(cr=cr, fit=FitConfig(steps=steps, qat_steps=qat_steps))
         n = api._n_for_budget(initialize(pixels, n_gaussians_for_cr(h, w, cr), InitConfig(), seed=0), h, w,
-                              config, budget)
+                              config, budget, growth)
         meta = RecordMeta(height=h, width=w, n=n, rate="budget", nominal_cr=cr)
         quantizer = api.qat_quantizer(meta, config, budget)
         g, stats = fit(initialize(pixels, n, InitConfig(), seed=0), pixels, config.fit, backend=backend,

@@ -34,7 +34,8 @@ def main() -> int:
     rows = []
     for name, px in photos(args):
         for cr in args.cr:
-            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name, args.qat_steps)
+            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name,
+                                                args.qat_steps, args.growth)
             config = EncodeConfig().with_overrides(cr=cr, steps=args.steps)
             row = {"image": name, "cr": cr, "n": meta.n, "budget": budget,
                    "psnr_unquantized": stats["psnr_last_step"], "versions": {}}

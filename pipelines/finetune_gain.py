@@ -33,7 +33,8 @@ def main() -> int:
         for cr in args.cr:
             config = EncodeConfig(cr=cr, color_finetune_steps=args.finetune_steps)
             config = config.replace(fit=config.fit.replace(steps=max(args.steps, 20 * args.finetune_steps)))
-            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name, args.qat_steps)
+            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name,
+                                                args.qat_steps, args.growth)
             record, codec = api._encode_within_budget(g, meta, CodecConfig(), budget)
             colours, _ = api._finetune_colors(record, codec, meta, px, config, args.backend, budget)
             shaped, shaped_codec = api._finetune_shapes(record, codec, g, meta, px, config, args.backend, budget)

@@ -29,7 +29,8 @@ def main() -> int:
     rows = []
     for name, px in photos(args):
         for cr in args.cr:
-            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name, args.qat_steps)
+            g, stats, meta, budget = budget_fit(px, cr, args.steps, args.backend, args.fits, name,
+                                                args.qat_steps, args.growth)
             config = EncodeConfig(prune_gap_db=args.gap).with_overrides(cr=cr, steps=args.steps)
             stages = Stages()
             record, codec = api._record_of(g, meta, px, config, args.backend, budget, stages)
@@ -50,7 +51,8 @@ def main() -> int:
               f"{r['psnr_unpruned']:7.2f} {r['n_kept']:7d} {r['psnr_kept']:7.2f} "
               f"{r['psnr_kept'] - r['psnr_unpruned']:+6.2f} {r['prune_round_seconds']:5.0f}")
     out = write_result(args.out, "prune-gain", __doc__.splitlines()[0],
-                       {"steps": args.steps, "backend": args.backend, "gap_db": args.gap, "rows": rows})
+                       {"steps": args.steps, "backend": args.backend, "gap_db": args.gap, "growth": args.growth,
+                        "record_version": api.FORMAT_VERSION, "rows": rows})
     print(f"wrote {out}")
     return 0
 

@@ -21,7 +21,7 @@ from _photos import budget_fit, photo_parser, photos  # the folder of this scrip
 from smartsplat_dist import api
 from smartsplat_dist.bench.common import write_result
 from smartsplat_dist.codec import CodecConfig
-from smartsplat_dist.codec.grid import snap_means
+from smartsplat_dist.codec.record import snap_means
 from smartsplat_dist.fitting import FitConfig, fit
 from smartsplat_dist.fitting.optimize import render_uint8_psnr
 from smartsplat_dist.init import InitConfig, initialize
@@ -30,7 +30,7 @@ from smartsplat_dist.raster import get_backend
 
 
 class MeanQuantizer:
-    """Straight-through quantisation of the means on the record's grid (``codec.grid.snap_means``).
+    """Straight-through quantisation of the means on the record's grid (``codec.record.snap_means``).
 
     With ``freeze``, a Gaussian whose quantised mean comes back to the point it held two steps before is held
     there from then on (freezing oscillating weights, as Nagel et al. 2022 do for network weights).
@@ -42,11 +42,11 @@ class MeanQuantizer:
 
     def points(self, g: Gaussians) -> torch.Tensor:
         """[N, 2] the quantised means (px) the quantiser would give now, frozen ones held (no state change)."""
-        q = snap_means(g.means, self.meta.height, self.meta.width, self.codec.mean_frac_bits)
+        q = snap_means(g, self.meta, self.codec)
         return q if self.frozen is None else torch.where(self.frozen[:, None], self.value, q)
 
     def __call__(self, g: Gaussians) -> Gaussians:
-        q = snap_means(g.means, self.meta.height, self.meta.width, self.codec.mean_frac_bits)
+        q = snap_means(g, self.meta, self.codec)
         if self.freeze:
             if self.frozen is None:
                 self.frozen, self.value = torch.zeros(len(q), dtype=torch.bool), q.clone()

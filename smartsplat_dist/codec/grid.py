@@ -1,11 +1,15 @@
-"""Quantisation of record versions 2 and 3: fixed steps, and rotation precision that follows elongation.
+"""Quantisation of record versions 2 to 5: fixed steps, and precision that follows what each Gaussian shows.
 
 Version 1 spread a fixed number of levels over each attribute's full range, so a few outliers of a long fit
 (a 2,000 px Gaussian, a strong colour) set the step for every Gaussian, and a uniform 7-bit angle moved the far
 end of a long Gaussian by tens of pixels. Version 2 uses steps that do not depend on the data's range (the range
 only sets how many levels there are, which the adaptive entropy coder pays for only where they are used):
 
-    means     [N, 2]  on a grid of 2**-mean_frac_bits px (as version 1)
+    means     [N, 2]  on a grid of 2**-mean_frac_bits px (as version 1); version 5 (``Steps.mean_by_sensitivity``):
+                      of 2**-f px with f per Gaussian from its *quantised* colour and scales (see
+                      :func:`mean_bits`): moving a Gaussian by d px adds about
+                      ``|c|**2 * pi/2 * (sx/sy + sy/sx)/2 * d**2`` to the image's squared error (whatever its
+                      size), so the step that spends bits evenly halves per quadrupling of that sensitivity
     log-scales [N, 2] ln s on a grid of ``scale_step`` from the record's smallest ln s (canonical: sx >= sy)
     rotation  [N]     2**rb levels over [0, pi), rb per Gaussian from its *quantised* scales:
                       rb = clamp(ceil(log2(pi * (sx - sy) / (2 * rotation_tolerance))), 0, MAX_ROTATION_BITS),
@@ -17,7 +21,8 @@ only sets how many levels there are, which the adaptive entropy coder pays for o
                       ``pi * sx * sy * err**2`` to the image's squared error, so the step that spends bits evenly
                       across the picture shrinks as ``1 / sqrt(sx * sy)``: one octave per quadrupling of the area
 
-Integer tensors: qmeans [N, 2], qscales [N, 2] (qsx >= qsy >= 0), qrot [N], rbits [N], qcolors [N, 3].
+Integer tensors: qmeans [N, 2] (levels on each Gaussian's position grid), qscales [N, 2] (qsx >= qsy >= 0), qrot
+[N], rbits [N], qcolors [N, 3], mbits [N] (each Gaussian's fractional position bits).
 Dequantisation is float32 torch (the render's precision); ``rbits`` is computed in float64 numpy from the
 integers and the header's float32 values (see :func:`rotation_bits`).
 """
@@ -39,6 +44,8 @@ MAX_LEVELS = 1 << 15
 #: Version 4 colour steps: the octave j of a Gaussian's step (``color_step * 2**j``; 0 for the record's median
 #: area) is clamped to COLOR_SHIFTS.
 COLOR_SHIFTS = (-4, 8)
+#: Most fractional position bits of one Gaussian (version 5; the header's mean_frac_bits is also 0..8).
+MAX_MEAN_BITS = 8
 #: ln 2 as the float64 the format names (no libm call in what the decoder must reproduce).
 LN2 = 0.6931471805599453
 
@@ -52,7 +59,9 @@ class Steps:
         scale_step: step of ln(scale) (relative scale error <= scale_step / 2).
         rotation_tolerance: px; rotation levels per Gaussian follow from its elongation (module docstring).
         color_step: step of every colour channel (version 4: of the Gaussians of the record's median area).
-        color_by_area: the colour step follows each Gaussian's area (record version 4, :func:`color_shifts`).
+        color_by_area: the colour step follows each Gaussian's area (record versions 4 and 5, :func:`color_shifts`).
+        mean_by_sensitivity: the position grid follows each Gaussian's colour and elongation (record version 5,
+            :func:`mean_bits`); ``mean_frac_bits`` is then that of the record's median Gaussian.
     """
 
     mean_frac_bits: int
@@ -60,13 +69,14 @@ class Steps:
     rotation_tolerance: float
     color_step: float
     color_by_area: bool = False
+    mean_by_sensitivity: bool = False
 
     def coarser(self, factor: float) -> "Steps":
         """All steps times ``factor`` (> 1: coarser); the mean grid moves by whole octaves, within 0..8."""
         k = int(min(8, max(0, round(self.mean_frac_bits - math.log2(factor)))))
         f32 = lambda v: float(np.float32(v))  # noqa: E731  (what the header stores)
         return Steps(k, f32(self.scale_step * factor), f32(self.rotation_tolerance * factor),
-                     f32(self.color_step * factor), self.color_by_area)
+                     f32(self.color_step * factor), self.color_by_area, self.mean_by_sensitivity)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class Quantized:
     qrot: np.ndarray     # [N], < 2**rbits
     rbits: np.ndarray    # [N], 0..MAX_ROTATION_BITS
     qcolors: np.ndarray  # [N, 3]
+    mbits: np.ndarray    # [N], 0..MAX_MEAN_BITS: qmeans are levels on a grid of 2**-mbits px
 
 
 def _f32(v) -> float:
@@ -136,6 +147,32 @@ def color_alphabet(levels: int, shift: int) -> int:
     return int(math.floor((levels - 0.5) * 2.0 ** -shift + 0.5)) + 1
 
 
+def mean_bits(qscales: np.ndarray, qcolors: np.ndarray, steps: Steps, grid: Grid) -> np.ndarray:
+    """Fractional position bits f of each Gaussian (version 5) from its quantised scales and colours.
+    qscales: [N, 2], qcolors: [N, 3] int. Returns [N] int64 in 0..MAX_MEAN_BITS.
+
+    The sensitivity octave ``s = e + max(floor(|qsx - qsy| * scale_step / LN2) - 1, 0)``, where e is the binary
+    exponent of ``|c|**2`` (``frexp``: ``|c|**2 = m * 2**e``, m in [0.5, 1); ``|c|**2`` below 2**-60 counts as
+    2**-60) and c the dequantised colour ``color_lo + q * color_step * 2**j`` (j from :func:`color_shifts`), all
+    in float64 with only + * / (header values as float32 -> float64); the second term is the elongation's octave
+    less one. With ``m`` the lower median of s: ``f = clamp(mean_frac_bits + floor((s - m + 1) / 2), 0,
+    MAX_MEAN_BITS)``: the median Gaussian has ``mean_frac_bits``, one four times as sensitive one bit more.
+    """
+    n = qscales.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    mult = _color_multipliers(qscales, steps)
+    cs = float(np.float32(steps.color_step)) * (np.ones(n) if mult is None else mult)
+    c = np.asarray([float(np.float32(v)) for v in grid.color_lo]) + qcolors.astype(np.float64) * cs[:, None]
+    power = np.maximum((c * c).sum(axis=1), 2.0 ** -60)
+    e = np.frexp(power)[1].astype(np.int64)
+    octaves = np.floor(np.abs(qscales[:, 0] - qscales[:, 1]).astype(np.float64) * float(np.float32(steps.scale_step))
+                       / LN2).astype(np.int64)
+    s = e + np.maximum(octaves - 1, 0)
+    m = np.partition(s, (n - 1) // 2)[(n - 1) // 2]
+    return np.clip(steps.mean_frac_bits + (s - m + 1) // 2, 0, MAX_MEAN_BITS).astype(np.int64)
+
+
 def _color_multipliers(q: np.ndarray, steps: Steps) -> np.ndarray | None:
     """[N] float64 ``2**j`` of each Gaussian's colour step from its quantised scales (None: one step for all)."""
     if not steps.color_by_area:
@@ -143,16 +180,23 @@ def _color_multipliers(q: np.ndarray, steps: Steps) -> np.ndarray | None:
     return np.ldexp(1.0, color_shifts(q, steps.scale_step))
 
 
-def _mean_levels(means: torch.Tensor, height: int, width: int, mean_frac_bits: int) -> torch.Tensor:
-    """[N, 2] float64 whole numbers: the means' levels on the record's position grid (means clamped first)."""
-    return torch.round(clamp_means(means, height, width).double() * float(1 << mean_frac_bits))
+def _mean_levels(means: torch.Tensor, height: int, width: int, mean_frac_bits) -> torch.Tensor:
+    """[N, 2] float64 whole numbers: the means' levels on the record's position grid (means clamped first);
+    ``mean_frac_bits``: one int, or [N] int64 numpy (one per Gaussian)."""
+    if np.ndim(mean_frac_bits) == 0:
+        return torch.round(clamp_means(means, height, width).double() * float(1 << int(mean_frac_bits)))
+    unit = torch.from_numpy(np.ldexp(1.0, mean_frac_bits)).to(means.device)
+    return torch.round(clamp_means(means, height, width).double() * unit[:, None])
 
 
-def snap_means(means: torch.Tensor, height: int, width: int, mean_frac_bits: int) -> torch.Tensor:
-    """The means a version-2/3 record stores: [N, 2] float32 px on ``means``' device (no gradient), the same as
-    ``dequantize(quantize(...)).means`` without quantising the other attributes."""
+def snap_means(g: Gaussians, height: int, width: int, steps: Steps) -> torch.Tensor:
+    """The means a record written with ``steps`` stores: [N, 2] float32 px on g's device (no gradient), the same
+    as ``dequantize(quantize(...)).means`` (only the means are quantised unless the grid follows the Gaussians)."""
     with torch.no_grad():
-        return (_mean_levels(means, height, width, mean_frac_bits) / float(1 << mean_frac_bits)).float()
+        if steps.mean_by_sensitivity:
+            q, grid = quantize(g, height, width, steps)
+            return dequantize(q, steps, grid).means.to(g.means.device)
+        return (_mean_levels(g.means, height, width, steps.mean_frac_bits) / float(1 << steps.mean_frac_bits)).float()
 
 
 def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quantized, Grid]:
@@ -161,8 +205,7 @@ def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quant
     n = len(g)
     if n == 0:
         z = lambda *s: np.zeros(s, dtype=np.int64)  # noqa: E731
-        return Quantized(z(0, 2), z(0, 2), z(0), z(0), z(0, 3)), Grid(0.0, 1, (0.0, 0.0, 0.0), (1, 1, 1))
-    qmeans = _mean_levels(g.means, height, width, steps.mean_frac_bits).long().numpy()
+        return Quantized(z(0, 2), z(0, 2), z(0), z(0), z(0, 3), z(0)), Grid(0.0, 1, (0.0, 0.0, 0.0), (1, 1, 1))
     scales, theta = canonicalize(g.scales, g.rotations)
     log_s = torch.log(scales).double().numpy()
     scale_lo = _f32(log_s.min())
@@ -180,14 +223,17 @@ def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quant
     mult = _color_multipliers(qscales, steps)
     qcolors = np.round(x if mult is None else x / mult[:, None]).astype(np.int64)  # exact: powers of two
     grid = Grid(scale_lo, int(qscales.max()) + 1, color_lo, levels)
-    return Quantized(qmeans, qscales, qrot, rbits, qcolors), grid
+    mbits = mean_bits(qscales, qcolors, steps, grid) if steps.mean_by_sensitivity else \
+        np.full(n, steps.mean_frac_bits, dtype=np.int64)
+    qmeans = _mean_levels(g.means, height, width, mbits).long().numpy()
+    return Quantized(qmeans, qscales, qrot, rbits, qcolors, mbits), grid
 
 
 def dequantize(q: Quantized, steps: Steps, grid: Grid) -> Gaussians:
     """Float32 Gaussians (CPU, canonical form) from a record's integers."""
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch.float32)  # noqa: E731
     f = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
-    means = t(q.qmeans) / float(1 << steps.mean_frac_bits)
+    means = t(q.qmeans) / t(np.ldexp(1.0, q.mbits))[:, None]  # exact: powers of two
     scales = torch.exp(f(grid.scale_lo) + t(q.qscales) * f(steps.scale_step))
     rot = t(q.qrot) * (math.pi / t(np.left_shift(np.int64(1), q.rbits)))
     mult = _color_multipliers(q.qscales, steps)
@@ -197,7 +243,7 @@ def dequantize(q: Quantized, steps: Steps, grid: Grid) -> Gaussians:
 
 
 def fake_quantize(g: Gaussians, height: int, width: int, steps: Steps) -> Gaussians:
-    """Straight-through fake quantisation on these steps: forward = the Gaussians a version-2/3 record written
+    """Straight-through fake quantisation on these steps: forward = the Gaussians a record written
     with ``steps`` decodes to (canonical form, input order), backward = identity (through the canonical form).
 
     g: N Gaussians (any device; may require grad). Returns N Gaussians on g's device.

@@ -20,12 +20,13 @@ from ..model import Gaussians
 from . import entropy, record_v2
 from .grid import Steps
 from .grid import fake_quantize as grid_fake_quantize
+from .grid import snap_means as grid_snap_means
 from .limits import DecodeLimits, check_header
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
 from .quantize import QuantParams, check_encodable, compute_params, dequantize_values, quantize_values
 
 MAGIC = b"SSGR"
-FORMAT_VERSION = record_v2.VERSION  # written (4); versions 1, 2 and 3 still decode
+FORMAT_VERSION = record_v2.VERSION  # written (5); versions 1 to 4 still decode
 KNOWN_VERSIONS = (1, *record_v2.VERSIONS)
 BLEND_MODELS = {0: "sum"}  # 0: sum blending, footprint cut at weight 1/255 (docs/design.md §1)
 _BLEND_IDS = {v: k for k, v in BLEND_MODELS.items()}
@@ -109,8 +110,15 @@ def _gaussians_to_streams(g: Gaussians, height: int, width: int, config: CodecCo
 
 
 def _steps(config: CodecConfig, version: int = FORMAT_VERSION) -> Steps:
-    return Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance, config.color_step,
-                 color_by_area=version >= 4)
+    return record_v2.steps_for(Steps(config.mean_frac_bits, config.scale_step, config.rotation_tolerance,
+                                     config.color_step), version)
+
+
+def snap_means(g: Gaussians, meta, config: CodecConfig | None = None, version: int = FORMAT_VERSION) -> torch.Tensor:
+    """The means that ``decode_record(encode_record(g, meta, config, version=version))`` holds, in g's order:
+    [N, 2] float32 px on g's device, no gradient (version 2 or later; meta: anything with ``height`` and
+    ``width``)."""
+    return grid_snap_means(g, int(meta.height), int(meta.width), _steps(config or CodecConfig(), version))
 
 
 def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaussians:

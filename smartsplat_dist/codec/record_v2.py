@@ -1,8 +1,10 @@
-"""Record versions 2 to 4: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
+"""Record versions 2 to 5: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
 
 Layout: ``codec/FORMAT.md`` (versions 2 to 4: one layout; version 3 may code each stream with smoothed adaptive
 models, the anisotropy in contexts of the Gaussian's length, where that is smaller; version 4, the one written,
-also puts each Gaussian's colours on a step that follows its area, coded in one sub-stream per step).
+also puts each Gaussian's colours on a step that follows its area, coded in one sub-stream per step; version 5
+also puts each Gaussian's position on a grid that follows its colour and elongation: whole pixels in Z-order,
+then each Gaussian's fractional bits).
 ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
 ``parse(data) -> Parsed`` (header, table, checksum; no payload decoded), ``decode(data) -> (Gaussians, meta)``.
 Parsing treats the bytes as untrusted: every count and length is checked against its bound before anything is
@@ -22,10 +24,10 @@ from ..errors import RecordError
 from ..model import Gaussians
 from . import ans, entropy
 from .grid import (COLOR_SHIFTS, LN2, MAX_LEVELS, MAX_ROTATION_BITS, Grid, Quantized, Steps, color_alphabet,
-                   color_shifts, dequantize, quantize, rotation_bits)
+                   MAX_MEAN_BITS, color_shifts, dequantize, mean_bits, quantize, rotation_bits)
 
-VERSION = 4  # written
-VERSIONS = (2, 3, 4)
+VERSION = 5  # written
+VERSIONS = (2, 3, 4, 5)
 #: Rate-control modes (one byte in the header).
 RATE_MODES = {0: "paper", 1: "budget"}
 RATE_IDS = {v: k for k, v in RATE_MODES.items()}
@@ -76,10 +78,12 @@ class Parsed:
     streams: tuple[tuple[int, int, int], ...]  # (count, offset, length)
 
 
-def _sorted_order(q: Quantized, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
-    """(order, Morton codes in that order): Z-order of the positions, ties by the other integers."""
-    codes = entropy.morton_encode((q.qmeans[:, 0] - x0).astype(np.uint64), (q.qmeans[:, 1] - y0).astype(np.uint64))
-    keys = [q.qcolors[:, 2], q.qcolors[:, 1], q.qcolors[:, 0], q.qrot, q.rbits, q.qscales[:, 1], q.qscales[:, 0], codes]
+def _sorted_order(q: Quantized, coarse: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, Morton codes in that order): Z-order of the ``coarse`` positions [N, 2] (the means' levels, or
+    version 5's whole pixels), ties by the other integers."""
+    codes = entropy.morton_encode((coarse[:, 0] - x0).astype(np.uint64), (coarse[:, 1] - y0).astype(np.uint64))
+    keys = [q.qmeans[:, 1], q.qmeans[:, 0], q.qcolors[:, 2], q.qcolors[:, 1], q.qcolors[:, 0], q.qrot, q.rbits,
+            q.qscales[:, 1], q.qscales[:, 0], codes]
     order = np.lexsort(keys)
     return order, codes[order]
 
@@ -126,24 +130,30 @@ def _color_substreams(qc: np.ndarray, shifts: np.ndarray | None,
     return out
 
 
+def steps_for(steps: Steps, version: int) -> Steps:
+    """``steps`` with the per-Gaussian grids of ``version`` (colours by area from 4, positions by sensitivity
+    from 5)."""
+    return dataclasses.replace(steps, color_by_area=version >= 4, mean_by_sensitivity=version >= 5)
+
+
 def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate: str, nominal_cr: float,
            version: int = VERSION) -> bytes:
-    """Quantise and encode (the caller has validated size, n, blend and finiteness); version 4 quantises the
-    colours on steps that follow the area (``steps.color_by_area`` is set to match the version)."""
-    steps = dataclasses.replace(steps, color_by_area=version >= 4)
+    """Quantise and encode (the caller has validated size, n, blend and finiteness) on the grids of
+    ``version`` (:func:`steps_for`)."""
+    steps = steps_for(steps, version)
     q, grid = quantize(g, height, width, steps)
     return encode_quantized(q, grid, height, width, blend, steps, rate, nominal_cr, version)
 
 
 def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: int, steps: Steps, rate: str,
                      nominal_cr: float, version: int = VERSION) -> bytes:
-    """Encode integers (from :func:`grid.quantize` with these ``steps``) into a record of ``version`` (2, 3 or
-    4; version 4 needs ``steps.color_by_area``, 2 and 3 need it off)."""
+    """Encode integers (from :func:`grid.quantize` with these ``steps``) into a record of ``version`` (2 to 5;
+    ``steps`` must have that version's grids, :func:`steps_for`)."""
     if version not in VERSIONS:
         raise RecordError(f"cannot encode: record version {version} is not one of {VERSIONS}")
-    if steps.color_by_area != (version >= 4):
-        raise RecordError(f"cannot encode: version {version} records {'need' if version >= 4 else 'cannot hold'} "
-                          "colour steps that follow the area")
+    if steps != steps_for(steps, version):
+        raise RecordError(f"cannot encode: these steps do not have version {version}'s per-Gaussian grids "
+                          "(record_v2.steps_for)")
     n = q.qmeans.shape[0]
     if max(grid.scale_levels, *grid.color_levels) > MAX_LEVELS:
         raise RecordError(f"cannot encode: a grid needs more than {MAX_LEVELS} levels "
@@ -154,10 +164,15 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
         raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
     flags = 0
     if n:
-        x0, y0 = int(q.qmeans[:, 0].min()), int(q.qmeans[:, 1].min())
-        order, codes = _sorted_order(q, x0, y0)
-        q = Quantized(q.qmeans[order], q.qscales[order], q.qrot[order], q.rbits[order], q.qcolors[order])
+        coarse = q.qmeans >> q.mbits[:, None] if steps.mean_by_sensitivity else q.qmeans  # floor: whole pixels
+        x0, y0 = int(coarse[:, 0].min()), int(coarse[:, 1].min())
+        order, codes = _sorted_order(q, coarse, x0, y0)
+        q = Quantized(*(getattr(q, f.name)[order] for f in dataclasses.fields(q)))
         symbols, raw, nraw = entropy.gaps_to_symbols(np.diff(codes, prepend=np.uint64(0)))
+        if steps.mean_by_sensitivity:  # then each Gaussian's fractional bits, x above y
+            frac = q.qmeans & ((np.int64(1) << q.mbits[:, None]) - 1)
+            raw = np.concatenate([raw, (frac[:, 0] << q.mbits) | frac[:, 1]])
+            nraw = np.concatenate([nraw, 2 * q.mbits])
         rot_subs, rot_raw, rot_nraw = _rotation_split(q.qrot, q.rbits)
         shifts = color_shifts(q.qscales, steps.scale_step) if steps.color_by_area else None
         colors = _color_substreams(q.qcolors, shifts, grid.color_levels)
@@ -250,10 +265,11 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
                           f"levels {tuple(color_levels)})")
     if not _finite_in(nominal_cr, 0.0, 1e9) or nominal_cr <= 0:
         raise RecordError(f"record has an invalid nominal CR {nominal_cr}")
-    unit = 1 << mfb
+    unit = 1 if version >= 5 else 1 << mfb  # version 5 codes whole pixels in Z-order
     for name, v, side in (("x", x0, width), ("y", y0, height)):
         if not -side * unit <= v <= 2 * side * unit:
             raise RecordError(f"record's {name} origin {v} lies outside the representable area")
+    raw_bound = 8 + (2 * MAX_MEAN_BITS // 8 if version >= 5 else 0)  # gap bits, version 5's fractional bits
     for i, (count, length) in enumerate(table):
         if i in (0, 2, 3, 6, 7, 8) and count != n:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} symbols, {n} Gaussians need {n}")
@@ -261,8 +277,8 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} symbols, more than {n} Gaussians")
         if i in (1, 5) and count != length:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes but holds {length}")
-        if i == 1 and count > 8 * n:
-            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than 8 per Gaussian")
+        if i == 1 and count > raw_bound * n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than {raw_bound} per Gaussian")
         if i == 5 and count > n:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than 1 per Gaussian")
         if i in _ANS_STREAMS and length % 4:
@@ -271,7 +287,7 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
     for count, length in table:
         streams.append((count, offset, length))
         offset += length
-    steps = Steps(mfb, scale_step, rot_tol, color_step, color_by_area=version >= 4)
+    steps = steps_for(Steps(mfb, scale_step, rot_tol, color_step), version)
     grid = Grid(scale_lo, scale_levels, tuple(color_lo), tuple(color_levels))
     header = Header(version, flags, height, width, n, blend, RATE_MODES[rate], steps, x0, y0, grid, nominal_cr)
     return Parsed(header, tuple(streams))
@@ -289,18 +305,6 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
     smooth = lambda i: bool(h.flags >> i & 1)  # noqa: E731  (only version 3 sets flags)
     dec = lambda i, shapes: ans.decode_many(payload(i), shapes, STREAMS[i], smooth(i))  # noqa: E731
     symbols = dec(0, [(n, GAP_ALPHABET)])[0]
-    nraw = entropy.symbols_nraw(symbols)
-    gaps = entropy.symbols_to_gaps(symbols, entropy.unpack_bits(payload(1), nraw))
-    if int(gaps.max()) >= 1 << 62:
-        raise RecordError("position stream holds a gap beyond the representable area")
-    codes = np.cumsum(gaps, dtype=np.uint64)  # no wrap: N < 2**25 gaps, each < 2**62
-    if n > 1 and not bool((codes[1:] >= codes[:-1]).all()):
-        raise RecordError("position stream overflows")
-    ux, uy = entropy.morton_decode(codes)
-    unit = 1 << steps.mean_frac_bits
-    qx, qy = ux.astype(np.int64) + h.x0, uy.astype(np.int64) + h.y0
-    if int(qx.max()) > 2 * h.width * unit or int(qy.max()) > 2 * h.height * unit:
-        raise RecordError("record holds a position outside the representable area [-W, 2W] x [-H, 2H]")
     s = grid.scale_levels
     qsx = dec(2, [(n, s)])[0]
     if smooth(3):
@@ -326,8 +330,35 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
         qrot[rbits == b] = top
     qrot = (qrot << low) | raw
     qc = _decode_colors(dec, qscales, steps, grid)
-    q = Quantized(np.stack([qx, qy], axis=1), qscales, qrot, rbits, qc)
-    return dequantize(q, steps, grid)
+    mbits = mean_bits(qscales, qc, steps, grid) if steps.mean_by_sensitivity else \
+        np.full(n, steps.mean_frac_bits, dtype=np.int64)
+    qmeans = _decode_positions(symbols, payload(1), mbits, h)
+    return dequantize(Quantized(qmeans, qscales, qrot, rbits, qc, mbits), steps, grid)
+
+
+def _decode_positions(symbols: np.ndarray, raw_bytes: bytes, mbits: np.ndarray, h: Header) -> np.ndarray:
+    """[N, 2] position levels (on each Gaussian's grid of 2**-mbits px) from the gap symbols [N] and the raw
+    bits (each gap's low bits; version 5: then each Gaussian's 2 * mbits fractional bits, x above y)."""
+    nraw = entropy.symbols_nraw(symbols)
+    by_sensitivity = h.steps.mean_by_sensitivity
+    counts = np.concatenate([nraw, 2 * mbits]) if by_sensitivity else nraw
+    raw = entropy.unpack_bits(raw_bytes, counts)
+    gaps = entropy.symbols_to_gaps(symbols, raw[:len(nraw)])
+    if int(gaps.max()) >= 1 << 62:
+        raise RecordError("position stream holds a gap beyond the representable area")
+    codes = np.cumsum(gaps, dtype=np.uint64)  # no wrap: N < 2**25 gaps, each < 2**62
+    if len(codes) > 1 and not bool((codes[1:] >= codes[:-1]).all()):
+        raise RecordError("position stream overflows")
+    ux, uy = entropy.morton_decode(codes)
+    q = np.stack([ux.astype(np.int64) + h.x0, uy.astype(np.int64) + h.y0], axis=1)  # whole pixels in version 5
+    unit = 1 if by_sensitivity else 1 << h.steps.mean_frac_bits
+    if int(q[:, 0].max()) > 2 * h.width * unit or int(q[:, 1].max()) > 2 * h.height * unit:
+        raise RecordError("record holds a position outside the representable area [-W, 2W] x [-H, 2H]")
+    if by_sensitivity:
+        frac = raw[len(nraw):].astype(np.int64)
+        low = (np.int64(1) << mbits) - 1
+        q = np.stack([(q[:, 0] << mbits) | (frac >> mbits), (q[:, 1] << mbits) | (frac & low)], axis=1)
+    return q
 
 
 def _decode_colors(dec, qscales: np.ndarray, steps: Steps, grid: Grid) -> np.ndarray:

@@ -31,8 +31,9 @@ def test_round_trip_equals_the_quantiser(fitted_like):
     cfg = CodecConfig()
     record = encode_record(g, RecordMeta(h, w, rate="budget", nominal_cr=50.0), cfg)
     dec, meta = decode_record(record)
-    assert (meta.version, meta.n, meta.rate, meta.nominal_cr, meta.codec.mean_frac_bits) == (4, len(g), "budget", 50.0, 3)
-    steps = qgrid.Steps(cfg.mean_frac_bits, cfg.scale_step, cfg.rotation_tolerance, cfg.color_step, color_by_area=True)
+    assert (meta.version, meta.n, meta.rate, meta.nominal_cr, meta.codec.mean_frac_bits) == (5, len(g), "budget", 50.0, 3)
+    steps = qgrid.Steps(cfg.mean_frac_bits, cfg.scale_step, cfg.rotation_tolerance, cfg.color_step, color_by_area=True,
+                        mean_by_sensitivity=True)
     q, gr = qgrid.quantize(g, h, w, steps)
     np.testing.assert_allclose(_sorted(dec), _sorted(qgrid.dequantize(q, steps, gr)), atol=1e-5)
     assert read_meta(record) == meta
@@ -52,7 +53,14 @@ def test_errors_stay_within_half_a_step_and_long_gaussians_keep_their_direction(
     dist = np.linalg.norm(dec.means.numpy()[:, None] - g.means.numpy()[None], axis=2)
     d, o = np.arange(n), dist.argmin(axis=1)
     assert len(set(o.tolist())) == n
-    assert np.abs(dec.means.numpy()[d] - g.means.numpy()[o]).max() <= 0.5 / 8 + 1e-4
+    # positions: half a step of their own grid, 2**-f px with f = 3 (the median's) + half the octaves of the
+    # sensitivity |c|**2 * elongation above the median's
+    c2 = (dec.colors.numpy().astype(np.float64) ** 2).sum(axis=1)
+    elong = np.log2(dec.scales.numpy()[:, 0] / dec.scales.numpy()[:, 1])
+    s = np.frexp(c2)[1] + np.maximum(np.floor(elong) - 1, 0)
+    f = np.clip(3 + np.floor((s - np.sort(s)[(n - 1) // 2] + 1) / 2), 0, 8)
+    assert len(np.unique(f)) >= 3
+    assert (np.abs(dec.means.numpy()[d] - g.means.numpy()[o]).max(axis=1) <= 0.5 * 2.0 ** -f[d] + 1e-4).all()
     rel = np.abs(np.log(dec.scales.numpy()[d] / g.scales.numpy()[o]))
     assert rel.max() <= cfg.scale_step / 2 + 1e-4
     dtheta = np.abs(np.angle(np.exp(2j * (dec.rotations.numpy()[d] - g.rotations.numpy()[o])))) / 2
@@ -111,11 +119,30 @@ def test_version_2_records_still_decode():
         np.testing.assert_array_equal(t.numpy(), expected[name])
 
 
-def test_version_3_records_still_decode():
-    record = (DATA / "v3_bamboo_64x96.ssplat").read_bytes()  # written by the version-3 encoder (6b83cc7)
-    expected = np.load(DATA / "v3_bamboo_64x96_expected.npz")
+def test_version_5_position_grids_follow_colour_and_elongation():
+    """Moving a Gaussian by d px adds about |c|**2 * (sx/sy + sy/sx)/2 * d**2 to the image's squared error:
+    version 5 gives each Gaussian one fractional position bit more per quadrupling of that (the record's median
+    Gaussian: mean_frac_bits), whatever its size."""
+    steps = qgrid.Steps(2, 0.01, 0.1, 1.0 / 64, color_by_area=True, mean_by_sensitivity=True)
+    grid = qgrid.Grid(0.0, 2000, (0.0, 0.0, 0.0), (4096, 4096, 4096))
+    g = np.array([8, 16, 32, 64, 128, 256, 512, 1, 0])  # |c| = g / 64 on one channel (areas all equal: j = 0)
+    colors = np.stack([np.zeros_like(g), g, np.zeros_like(g)], axis=1)
+    round_ = np.full((len(g), 2), 1000)
+    # |c|**2 = 2**-6 .. 2**6 (binary exponents -5 .. 7, step 2), 2**-12, 0: the lower median is |c| = 1/2
+    assert qgrid.mean_bits(round_, colors, steps, grid).tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 0]
+    k = np.ceil((np.array([0, 0, 0, 1, 2, 3, 5, 0, 0]) + 0.02) * qgrid.LN2 / 0.02).astype(int)
+    long_ = round_ + np.stack([k, -k], axis=1)  # the same areas; sx / sy = 2**0.02 .. 2**5.02: its octave less
+    assert qgrid.mean_bits(long_, colors, steps, grid).tolist() == [0, 1, 2, 3, 5, 6, 8, 0, 0]
+    assert qgrid.mean_bits(round_[:0], colors[:0], steps, grid).size == 0
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_older_records_still_decode(version):
+    # written by the version-3 encoder (6b83cc7) and the version-4 encoder (d549f5b)
+    record = (DATA / f"v{version}_bamboo_64x96.ssplat").read_bytes()
+    expected = np.load(DATA / f"v{version}_bamboo_64x96_expected.npz")
     g, meta = decode_record(record)
-    assert (meta.version, meta.height, meta.width, meta.n, meta.rate) == (3, 64, 96, 120, "budget")
+    assert (meta.version, meta.height, meta.width, meta.n, meta.rate) == (version, 64, 96, 120, "budget")
     for name, t in zip(("means", "scales", "rotations", "colors"), g.tensors()):
         np.testing.assert_array_equal(t.numpy(), expected[name])
 
@@ -220,13 +247,13 @@ def test_fake_quantize_is_the_written_record_and_straight_through(fitted_like):
 
 
 def test_snap_means_are_the_means_the_record_stores(fitted_like):
-    from smartsplat_dist.codec.grid import snap_means
+    from smartsplat_dist.codec.record import snap_means
 
     g, h, w = fitted_like
     spread = g.means * 5.0 - torch.tensor([2.5 * w, 2.5 * h])  # past [-W, 2W] x [-H, 2H] on both sides: clamped
     g = Gaussians(spread, g.scales, g.rotations, g.colors)
-    for bits in (0, 3, 5):
+    for bits, version in ((0, 5), (3, 5), (5, 5), (3, 4), (5, 3)):
         cfg = CodecConfig(mean_frac_bits=bits)
-        dec = decode_record(encode_record(g, RecordMeta(h, w), cfg))[0]
+        dec = decode_record(encode_record(g, RecordMeta(h, w), cfg, version=version))[0]
         key = lambda t: t.numpy()[np.lexsort(t.numpy().T[::-1])]  # noqa: E731  (records store Morton order)
-        assert np.array_equal(key(snap_means(g.means, h, w, bits)), key(dec.means))
+        assert np.array_equal(key(snap_means(g, RecordMeta(h, w), cfg, version)), key(dec.means))
