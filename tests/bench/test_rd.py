@@ -84,6 +84,25 @@ def test_aggregate_drops_incomplete_points_and_says_why():
     assert doc["results"]["bpp"] == [0.5, 0.25]
 
 
+def test_per_image_bd_keeps_the_images_a_codec_matched_where_the_mean_curve_cannot():
+    """Image a: ours needs half the bits of WebP for the same PSNR; b: twice; c: WebP matched one CR only (left
+    out of both). The mean curve has no WebP point at CR 200 (c missed it), per image each is counted."""
+    rows = []
+    for img, factor in (("a", 0.5), ("b", 2.0), ("c", 1.0)):
+        for cr, psnr in ((50, 36.0), (100, 33.0), (200, 30.0)):
+            bpp = 24 / cr
+            rows.append({"dataset": "d", "image": img, "cr": cr, "label": rd.OURS, "status": "ok", "bpp": bpp,
+                         "psnr": psnr, "ms_ssim": 0.9})
+            ok = img != "c" or cr == 50
+            rows.append({"dataset": "d", "image": img, "cr": cr, "label": "WebP", "status": "ok" if ok else "unreachable",
+                         "bpp": bpp / factor, "psnr": psnr, "ms_ssim": 0.9})
+    (row,) = rd.per_image_bd(rows)
+    assert (row["dataset"], row["codec"], row["psnr"]["images"]) == ("d", "WebP", 2)
+    assert row["psnr"]["per_image"]["a"] == pytest.approx(-50.0) and row["psnr"]["per_image"]["b"] == pytest.approx(100.0)
+    assert row["psnr"]["mean_pct"] == pytest.approx(25.0) and row["psnr"]["at_or_below_zero"] == 1
+    assert rd.aggregate(rows, (50, 100, 200), {"d": 3})["d"]["WebP"]["cr"] == [50]
+
+
 def test_resolve_datasets_falls_back_to_examples(monkeypatch, tmp_path):
     monkeypatch.delenv("SMARTSPLAT_BENCH_DATA", raising=False)
     folders, note = rd.resolve_datasets(None, quick=True)
