@@ -410,27 +410,24 @@ _RATE_EXPONENTS = (-4.0, 5.0)
 RATE_SLACK = 1.03
 
 
-def _scaled(codec: CodecConfig, e: float) -> CodecConfig:
+def _scaled(codec: CodecConfig, e: float, mean_frac_bits: int | None = None) -> CodecConfig:
     f = 2.0 ** e
-    k = int(min(8, max(0, round(codec.mean_frac_bits - e))))
+    k = int(min(8, max(0, round(codec.mean_frac_bits - e)))) if mean_frac_bits is None else mean_frac_bits
     f32 = lambda v: float(np.float32(v))  # noqa: E731  (the header stores float32: stats report what it holds)
     return codec.replace(mean_frac_bits=k, scale_step=f32(min(10.0, codec.scale_step * f)),
                          rotation_tolerance=f32(codec.rotation_tolerance * f), color_step=f32(min(1.0, codec.color_step * f)))
 
 
-def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int,
-                          version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
-    """Encode so that the record spends its byte budget: real CR in [CR, 1.03 CR] where the steps allow.
-
-    Bisection on one exponent e that scales every quantisation step by 2**e (the mean grid by whole octaves):
-    bytes fall as e grows. Returns the largest record (of ``version``) within ``budget`` found (else the smallest
-    record) and the codec settings it used (the record stores them)."""
+def _bisect_steps(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int, version: int,
+                  mean_frac_bits: int | None = None):
+    """Bisection on the exponent e of :func:`_scaled` (``mean_frac_bits`` pinned, else following e): (the
+    largest record within ``budget`` found, the smallest record found), each (bytes, codec) or None."""
     lo, hi = _RATE_EXPONENTS
     best: tuple[bytes, CodecConfig] | None = None
     smallest: tuple[bytes, CodecConfig] | None = None
     for e in [0.0] + [None] * 14:
         e = (lo + hi) / 2 if e is None else e
-        trial = _scaled(codec, e)
+        trial = _scaled(codec, e, mean_frac_bits)
         try:
             record = encode_record(g, meta, trial, version=version)
         except RecordError:  # a grid too fine for the data's range: go coarser
@@ -446,6 +443,24 @@ def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, bu
             hi = e
         else:
             lo = e
+    return best, smallest
+
+
+def _encode_within_budget(g: Gaussians, meta: RecordMeta, codec: CodecConfig, budget: int,
+                          version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
+    """Encode so that the record spends its byte budget: real CR in [CR, 1.03 CR] where the steps allow.
+
+    Bisection on one exponent e that scales every quantisation step by 2**e (the mean grid by whole octaves):
+    bytes fall as e grows. Where one octave of the mean grid jumps over the window (it moves every Gaussian's
+    position by one bit per axis: more than 3% of the record once Gaussians cost under about 8 bytes), the
+    bisection runs again with the mean grid pinned one octave finer and the other steps coarser. Returns the
+    largest record (of ``version``) within ``budget`` found (else the smallest record) and the codec settings it
+    used (the record stores them)."""
+    best, smallest = _bisect_steps(g, meta, codec, budget, version)
+    if best is not None and len(best[0]) * RATE_SLACK < budget and best[1].mean_frac_bits < 8:
+        finer, _ = _bisect_steps(g, meta, codec, budget, version, best[1].mean_frac_bits + 1)
+        if finer is not None and len(finer[0]) > len(best[0]):
+            best = finer
     if best is not None:
         return best
     if smallest is None:

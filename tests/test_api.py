@@ -147,8 +147,9 @@ def test_unknown_rate_mode_is_a_config_error():
 
 def test_finetunes_keep_the_positions_and_the_budget_and_help():
     """After rate control the shapes and then the colours are fitted again on the record's grid: the positions
-    are those of the record without fine-tunes, the record stays within the budget, and it is better (measured
-    +0.08 dB here)."""
+    are those of the record without fine-tunes up to each Gaussian's own grid (version 5: a Gaussian whose tuned
+    colour crosses an octave of its position sensitivity moves to its new grid: 74 of 261 here, by at most half
+    a pixel per axis at this CR's grid), the record stays within the budget, and it is better (+0.77 dB here)."""
     from smartsplat_dist.codec import decode_record
     from smartsplat_dist.config import EncodeConfig
 
@@ -160,8 +161,8 @@ def test_finetunes_keep_the_positions_and_the_budget_and_help():
                                                   config=EncodeConfig(color_finetune_steps=steps, prune_gap_db=-1.0))
     (plain, s0), (tuned, s1) = out[0], out[10]
     g0, g1 = decode_record(plain)[0], decode_record(tuned)[0]
-    key = lambda t: t.numpy()[np.lexsort(t.numpy().T[::-1])]  # noqa: E731  (records store Morton order)
-    np.testing.assert_array_equal(key(g0.means), key(g1.means))
+    moved = np.linalg.norm(g1.means.numpy()[:, None] - g0.means.numpy()[None], axis=2).min(axis=1)
+    assert len(g0) == len(g1) and (moved == 0).mean() >= 0.6 and moved.max() <= 0.5 * np.sqrt(2) + 1e-6
     assert not torch.equal(g0.colors, g1.colors)
     assert 200 <= 3 * h * w / len(tuned) <= 200 * api.RATE_SLACK and s1["finetune_seconds"] > 0
     assert s1["psnr"] >= s0["psnr"] + 0.05, (s0["psnr"], s1["psnr"])
