@@ -282,18 +282,35 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
                      version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
     """(record, codec settings) with the colours fitted again on its own quantised geometry (see
     :attr:`EncodeConfig.color_finetune_steps`), where the fine-tune raised the PSNR of its own loss passes.
-    Tuned colours may cost a few bytes more: over ``budget``, the colour step is made coarser by 2**(1/16) at a
-    time (the geometry's integers do not depend on it), up to :data:`FINETUNE_COARSER_TRIES` times; the input
-    record and ``codec`` if none fits."""
+    Tuned colours may cost a few bytes more or less: over ``budget``, the colour step is made coarser by 2**(1/16)
+    at a time, below the budget's window [budget / RATE_SLACK, budget] finer, up to
+    :data:`FINETUNE_COARSER_TRIES` times (the geometry's integers do not depend on it); the input record and
+    ``codec`` if none fits."""
     quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
     tuned = _tune(quantized, pixels, config, backend, ("colors",))
     if tuned is None:
         return record, codec
     g = Gaussians(quantized.means, quantized.scales, quantized.rotations, tuned.colors)
-    for k in range(FINETUNE_COARSER_TRIES + 1):  # over budget: a slightly coarser colour step, same geometry
+
+    def encoded(k: int) -> tuple[bytes, CodecConfig]:
         tried = codec.replace(color_step=float(np.float32(codec.color_step * 2 ** (k / 16))))
-        out = encode_record(g, meta, tried, version=version)
-        if budget is None or len(out) <= budget:
+        return encode_record(g, meta, tried, version=version), tried
+
+    out, tried = encoded(0)
+    if budget is None:
+        return out, tried
+    if len(out) <= budget:
+        for k in range(-1, -FINETUNE_COARSER_TRIES - 1, -1):  # under the window: a slightly finer colour step
+            if len(out) * RATE_SLACK >= budget:
+                break
+            finer = encoded(k)
+            if len(finer[0]) > budget:
+                break
+            out, tried = finer
+        return out, tried
+    for k in range(1, FINETUNE_COARSER_TRIES + 1):  # over budget: a slightly coarser colour step
+        out, tried = encoded(k)
+        if len(out) <= budget:
             return out, tried
     return record, codec
 
