@@ -160,6 +160,11 @@ def aggregate(rows: list[dict[str, Any]], crs: Sequence[float], n_images: dict[s
     return out
 
 
+def _db(ms_ssim: float) -> float:
+    """MS-SSIM in dB, ``-10 log10(1 - x)``: the scale BD-rate integrates it on."""
+    return -10 * math.log10(max(1e-12, 1 - ms_ssim))
+
+
 def bd_table(curves: dict[str, dict]) -> list[dict[str, Any]]:
     """BD-rate (PSNR and MS-SSIM in dB) and BD-PSNR of ours against each classic codec, per dataset."""
     table = []
@@ -179,9 +184,8 @@ def bd_table(curves: dict[str, dict]) -> list[dict[str, Any]]:
             row["bd_rate_psnr_pct"] = None if math.isnan(v) else v
             row["bd_psnr_db"] = _nan_none(bd_quality(ref["bpp"], ref["psnr"], ours["bpp"], ours["psnr"]))
             if all(x is not None for x in ref["ms_ssim"] + ours["ms_ssim"]):
-                db = lambda xs: [-10 * math.log10(max(1e-12, 1 - x)) for x in xs]  # noqa: E731
-                row["bd_rate_msssim_pct"] = _nan_none(bd_rate(ref["bpp"], db(ref["ms_ssim"]),
-                                                              ours["bpp"], db(ours["ms_ssim"])))
+                row["bd_rate_msssim_pct"] = _nan_none(bd_rate(ref["bpp"], [_db(x) for x in ref["ms_ssim"]],
+                                                              ours["bpp"], [_db(x) for x in ours["ms_ssim"]]))
             if row["bd_rate_psnr_pct"] is None:
                 row["note"] = "PSNR ranges do not overlap"
             table.append(row)
@@ -197,7 +201,6 @@ def per_image_bd(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         if r["status"] == "ok":
             by.setdefault((r["dataset"], r["image"]), {}).setdefault(r["label"], {})[r["cr"]] = r
-    db = lambda x: -10 * math.log10(max(1e-12, 1 - x))  # noqa: E731
     found: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     for (dataset, image), per_label in by.items():
         ours = per_label.get(OURS, {})
@@ -210,8 +213,8 @@ def per_image_bd(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             cell["psnr"][image] = bd_rate([r["bpp"] for r in a], [r["psnr"] for r in a],
                                           [r["bpp"] for r in b], [r["psnr"] for r in b])
             if all(r.get("ms_ssim") is not None for r in a + b):
-                cell["ms_ssim"][image] = bd_rate([r["bpp"] for r in a], [db(r["ms_ssim"]) for r in a],
-                                                 [r["bpp"] for r in b], [db(r["ms_ssim"]) for r in b])
+                cell["ms_ssim"][image] = bd_rate([r["bpp"] for r in a], [_db(r["ms_ssim"]) for r in a],
+                                                 [r["bpp"] for r in b], [_db(r["ms_ssim"]) for r in b])
     table = []
     for (dataset, label), cell in found.items():
         row: dict[str, Any] = {"dataset": dataset, "codec": label}

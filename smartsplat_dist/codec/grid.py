@@ -71,13 +71,6 @@ class Steps:
     color_by_area: bool = False
     mean_by_sensitivity: bool = False
 
-    def coarser(self, factor: float) -> "Steps":
-        """All steps times ``factor`` (> 1: coarser); the mean grid moves by whole octaves, within 0..8."""
-        k = int(min(8, max(0, round(self.mean_frac_bits - math.log2(factor)))))
-        f32 = lambda v: float(np.float32(v))  # noqa: E731  (what the header stores)
-        return Steps(k, f32(self.scale_step * factor), f32(self.rotation_tolerance * factor),
-                     f32(self.color_step * factor), self.color_by_area, self.mean_by_sensitivity)
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -121,6 +114,11 @@ def rotation_bits(qscales: np.ndarray, scale_lo: float, scale_step: float, toler
     return np.clip(rb, 0, MAX_ROTATION_BITS).astype(np.int64)
 
 
+def _lower_median(a: np.ndarray):
+    """The ``(N - 1) // 2``-th smallest of [N] values (N >= 1): the median the format names."""
+    return np.partition(a, (a.size - 1) // 2)[(a.size - 1) // 2]
+
+
 def color_shifts(qscales: np.ndarray, scale_step: float) -> np.ndarray:
     """Octave j of each Gaussian's colour step (version 4) from the quantised scales. qscales: [N, 2] int.
     Returns [N] int64 in COLOR_SHIFTS.
@@ -133,8 +131,7 @@ def color_shifts(qscales: np.ndarray, scale_step: float) -> np.ndarray:
     a = qscales.sum(axis=1)
     if a.size == 0:
         return a.astype(np.int64)
-    m = np.partition(a, (a.size - 1) // 2)[(a.size - 1) // 2]
-    octaves = (m - a).astype(np.float64) * float(np.float32(scale_step)) / (2.0 * LN2)
+    octaves = (_lower_median(a) - a).astype(np.float64) * float(np.float32(scale_step)) / (2.0 * LN2)
     return np.clip(np.floor(octaves + 0.5), *COLOR_SHIFTS).astype(np.int64)
 
 
@@ -169,8 +166,7 @@ def mean_bits(qscales: np.ndarray, qcolors: np.ndarray, steps: Steps, grid: Grid
     octaves = np.floor(np.abs(qscales[:, 0] - qscales[:, 1]).astype(np.float64) * float(np.float32(steps.scale_step))
                        / LN2).astype(np.int64)
     s = e + np.maximum(octaves - 1, 0)
-    m = np.partition(s, (n - 1) // 2)[(n - 1) // 2]
-    return np.clip(steps.mean_frac_bits + (s - m + 1) // 2, 0, MAX_MEAN_BITS).astype(np.int64)
+    return np.clip(steps.mean_frac_bits + (s - _lower_median(s) + 1) // 2, 0, MAX_MEAN_BITS).astype(np.int64)
 
 
 def _color_multipliers(q: np.ndarray, steps: Steps) -> np.ndarray | None:
@@ -180,12 +176,10 @@ def _color_multipliers(q: np.ndarray, steps: Steps) -> np.ndarray | None:
     return np.ldexp(1.0, color_shifts(q, steps.scale_step))
 
 
-def _mean_levels(means: torch.Tensor, height: int, width: int, mean_frac_bits) -> torch.Tensor:
-    """[N, 2] float64 whole numbers: the means' levels on the record's position grid (means clamped first);
-    ``mean_frac_bits``: one int, or [N] int64 numpy (one per Gaussian)."""
-    if np.ndim(mean_frac_bits) == 0:
-        return torch.round(clamp_means(means, height, width).double() * float(1 << int(mean_frac_bits)))
-    unit = torch.from_numpy(np.ldexp(1.0, mean_frac_bits)).to(means.device)
+def _mean_levels(means: torch.Tensor, height: int, width: int, mbits: np.ndarray) -> torch.Tensor:
+    """[N, 2] float64 whole numbers: the means' levels on each Gaussian's position grid of 2**-mbits px (mbits:
+    [N] int64; means clamped first)."""
+    unit = torch.from_numpy(np.ldexp(1.0, mbits)).to(means.device)
     return torch.round(clamp_means(means, height, width).double() * unit[:, None])
 
 
@@ -196,7 +190,8 @@ def snap_means(g: Gaussians, height: int, width: int, steps: Steps) -> torch.Ten
         if steps.mean_by_sensitivity:
             q, grid = quantize(g, height, width, steps)
             return dequantize(q, steps, grid).means.to(g.means.device)
-        return (_mean_levels(g.means, height, width, steps.mean_frac_bits) / float(1 << steps.mean_frac_bits)).float()
+        k = steps.mean_frac_bits
+        return (_mean_levels(g.means, height, width, np.full(len(g), k)) / float(1 << k)).float()
 
 
 def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quantized, Grid]:
