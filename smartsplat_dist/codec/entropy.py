@@ -139,43 +139,22 @@ def unpack_bits(data: bytes, nbits: np.ndarray) -> np.ndarray:
     Returns:
         [N] uint64.
     """
-    reader = BitReader(data)
-    values = reader.read(nbits)
-    reader.finish()
-    return values
-
-
-class BitReader:
-    """Reads :func:`pack_bits` output in parts, for streams where each part's bit counts follow from what was
-    decoded before it (record version 6's stream 1). :meth:`finish` checks that exactly the bits read were
-    there, zero padded to a whole byte."""
-
-    def __init__(self, data: bytes):
-        self.bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-        self.pos = 0
-
-    def read(self, nbits: np.ndarray) -> np.ndarray:
-        """[N] uint64: the next ``nbits[i]`` bits (LSB first) of each of N values; nbits: [N] int 0..64."""
-        nbits = np.asarray(nbits).astype(np.int64)
-        total = int(nbits.sum())
-        if self.pos + total > self.bits.size:
-            raise RecordError(f"raw bits: the stream holds {self.bits.size} bits, at least {self.pos + total} "
-                              "are needed")
-        values = np.zeros(nbits.shape[0], dtype=np.uint64)
-        offsets = self.pos + np.cumsum(nbits) - nbits
-        for j in range(int(nbits.max()) if nbits.size else 0):
-            m = nbits > j
-            values[m] |= self.bits[offsets[m] + j].astype(np.uint64) << np.uint64(j)
-        self.pos += total
+    nbits = nbits.astype(np.int64)
+    total = int(nbits.sum())
+    need = (total + 7) // 8
+    if len(data) != need:
+        raise RecordError(f"raw position bits: expected {need} bytes for {total} bits, found {len(data)}")
+    values = np.zeros(nbits.shape[0], dtype=np.uint64)
+    if total == 0:
         return values
-
-    def finish(self) -> None:
-        """RecordError unless what was read fills the stream up to its zero padding."""
-        need = (self.pos + 7) // 8
-        if self.bits.size != 8 * need:
-            raise RecordError(f"raw bits: expected {need} bytes for {self.pos} bits, found {self.bits.size // 8}")
-        if self.bits[self.pos:].any():
-            raise RecordError("raw bits: non-zero padding after the last value")
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    if bits[total:].any():
+        raise RecordError("raw position bits: non-zero padding after the last value")
+    offsets = np.cumsum(nbits) - nbits
+    for j in range(int(nbits.max())):
+        m = nbits > j
+        values[m] |= bits[offsets[m] + j].astype(np.uint64) << np.uint64(j)
+    return values
 
 
 #: Literal-context settings the encoder tries per stream (lc + lp <= 4 for LZMA2); LZMA2 stores them in the

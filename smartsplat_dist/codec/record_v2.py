@@ -1,12 +1,10 @@
-"""Record versions 2 to 6: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
+"""Record versions 2 to 5: fixed-step quantisation (``codec/grid.py``) + adaptive ANS coding (``codec/ans.py``).
 
 Layout: ``codec/FORMAT.md`` (versions 2 to 4: one layout; version 3 may code each stream with smoothed adaptive
 models, the anisotropy in contexts of the Gaussian's length, where that is smaller; version 4, the one written,
 also puts each Gaussian's colours on a step that follows its area, coded in one sub-stream per step; version 5
 also puts each Gaussian's position on a grid that follows its colour and elongation: whole pixels in Z-order,
-then each Gaussian's fractional bits; version 6 also puts each Gaussian's ln-scales on a grid that follows its
-colour and area: coarse levels in the scale streams, each Gaussian's refinement bits before the positions'
-fractional bits).
+then each Gaussian's fractional bits).
 ``encode(g, meta, steps, rate, nominal_cr) -> bytes``,
 ``parse(data) -> Parsed`` (header, table, checksum; no payload decoded), ``decode(data) -> (Gaussians, meta)``.
 Parsing treats the bytes as untrusted: every count and length is checked against its bound before anything is
@@ -25,12 +23,11 @@ import numpy as np
 from ..errors import RecordError
 from ..model import Gaussians
 from . import ans, entropy
-from .grid import (COLOR_SHIFTS, LN2, MAX_LEVELS, MAX_MEAN_BITS, MAX_ROTATION_BITS, MAX_SCALE_BITS, Grid, Quantized,
-                   Steps, coarse_scales, coarse_step, color_alphabet, color_shifts, dequantize, fine_scales,
-                   mean_bits, quantize, rotation_bits, scale_bits, scale_fraction, scale_unit)
+from .grid import (COLOR_SHIFTS, LN2, MAX_LEVELS, MAX_ROTATION_BITS, Grid, Quantized, Steps, color_alphabet,
+                   MAX_MEAN_BITS, color_shifts, dequantize, mean_bits, quantize, rotation_bits)
 
-VERSION = 6  # written
-VERSIONS = (2, 3, 4, 5, 6)
+VERSION = 5  # written
+VERSIONS = (2, 3, 4, 5)
 #: Rate-control modes (one byte in the header).
 RATE_MODES = {0: "paper", 1: "budget"}
 RATE_IDS = {v: k for k, v in RATE_MODES.items()}
@@ -103,13 +100,13 @@ def _rotation_split(qrot: np.ndarray, rbits: np.ndarray) -> tuple[list[tuple[np.
 def anisotropy_context(qsx: np.ndarray, scale_lo: float, scale_step: float) -> np.ndarray:
     """[N] int64 context of each Gaussian's anisotropy (version 3): the octave of its long axis,
     ``clamp(floor((scale_lo + qsx * scale_step) / LN2), 0, 7)`` in float64 (header floats widened from float32;
-    only + * / so that every machine agrees; version 6: the coarse levels and step)."""
+    only + * / so that every machine agrees)."""
     ln_sx = float(np.float32(scale_lo)) + qsx.astype(np.float64) * float(np.float32(scale_step))
     return np.clip(np.floor(ln_sx / LN2), 0, ANISOTROPY_CONTEXTS - 1).astype(np.int64)
 
 
 def _anisotropy_subs(qsx: np.ndarray, aniso: np.ndarray, levels: int, grid: Grid, steps: Steps):
-    ctx = anisotropy_context(qsx, grid.scale_lo, coarse_step(steps))
+    ctx = anisotropy_context(qsx, grid.scale_lo, steps.scale_step)
     return ctx, [(aniso[ctx == c], levels) for c in range(ANISOTROPY_CONTEXTS)]
 
 
@@ -135,9 +132,8 @@ def _color_substreams(qc: np.ndarray, shifts: np.ndarray | None,
 
 def steps_for(steps: Steps, version: int) -> Steps:
     """``steps`` with the per-Gaussian grids of ``version`` (colours by area from 4, positions by sensitivity
-    from 5, scales by sensitivity from 6)."""
-    return dataclasses.replace(steps, color_by_area=version >= 4, mean_by_sensitivity=version >= 5,
-                               scale_by_sensitivity=version >= 6)
+    from 5)."""
+    return dataclasses.replace(steps, color_by_area=version >= 4, mean_by_sensitivity=version >= 5)
 
 
 def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate: str, nominal_cr: float,
@@ -151,7 +147,7 @@ def encode(g: Gaussians, height: int, width: int, blend: int, steps: Steps, rate
 
 def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: int, steps: Steps, rate: str,
                      nominal_cr: float, version: int = VERSION) -> bytes:
-    """Encode integers (from :func:`grid.quantize` with these ``steps``) into a record of ``version`` (2 to 6;
+    """Encode integers (from :func:`grid.quantize` with these ``steps``) into a record of ``version`` (2 to 5;
     ``steps`` must have that version's grids, :func:`steps_for`)."""
     if version not in VERSIONS:
         raise RecordError(f"cannot encode: record version {version} is not one of {VERSIONS}")
@@ -162,8 +158,7 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
     if max(grid.scale_levels, *grid.color_levels) > MAX_LEVELS:
         raise RecordError(f"cannot encode: a grid needs more than {MAX_LEVELS} levels "
                           f"(scales {grid.scale_levels}, colours {grid.color_levels}); use a coarser step")
-    if abs(grid.scale_lo) > MAX_ABS_LOG_SCALE or \
-            abs(grid.scale_lo + grid.scale_levels * coarse_step(steps)) > MAX_ABS_LOG_SCALE:
+    if abs(grid.scale_lo) > MAX_ABS_LOG_SCALE or abs(grid.scale_lo + grid.scale_levels * steps.scale_step) > MAX_ABS_LOG_SCALE:
         raise RecordError(f"cannot encode: a scale is outside exp(+-{MAX_ABS_LOG_SCALE:g}) pixels")
     if any(abs(v) > MAX_ABS_COLOR for v in grid.color_lo) or max(grid.color_levels) * steps.color_step > MAX_ABS_COLOR:
         raise RecordError(f"cannot encode: a colour is outside +-{MAX_ABS_COLOR:g}")
@@ -174,23 +169,18 @@ def encode_quantized(q: Quantized, grid: Grid, height: int, width: int, blend: i
         order, codes = _sorted_order(q, coarse, x0, y0)
         q = Quantized(*(getattr(q, f.name)[order] for f in dataclasses.fields(q)))
         symbols, raw, nraw = entropy.gaps_to_symbols(np.diff(codes, prepend=np.uint64(0)))
-        qs = coarse_scales(q.qscales, steps)
-        if steps.scale_by_sensitivity:  # then each Gaussian's scale refinement bits, x above y
-            fraction = scale_fraction(q.qscales, q.sbits)
-            raw = np.concatenate([raw, (fraction[:, 0] << q.sbits) | fraction[:, 1]])
-            nraw = np.concatenate([nraw, 2 * q.sbits])
-        if steps.mean_by_sensitivity:  # then each Gaussian's fractional position bits, x above y
+        if steps.mean_by_sensitivity:  # then each Gaussian's fractional bits, x above y
             frac = q.qmeans & ((np.int64(1) << q.mbits[:, None]) - 1)
             raw = np.concatenate([raw, (frac[:, 0] << q.mbits) | frac[:, 1]])
             nraw = np.concatenate([nraw, 2 * q.mbits])
         rot_subs, rot_raw, rot_nraw = _rotation_split(q.qrot, q.rbits)
-        shifts = color_shifts(qs, coarse_step(steps)) if steps.color_by_area else None
+        shifts = color_shifts(q.qscales, steps.scale_step) if steps.color_by_area else None
         colors = _color_substreams(q.qcolors, shifts, grid.color_levels)
         s = grid.scale_levels
-        aniso = qs[:, 0] - qs[:, 1]
-        plain = {0: [(symbols, GAP_ALPHABET)], 2: [(qs[:, 0], s)], 3: [(aniso, s)], 4: rot_subs,
+        aniso = q.qscales[:, 0] - q.qscales[:, 1]
+        plain = {0: [(symbols, GAP_ALPHABET)], 2: [(q.qscales[:, 0], s)], 3: [(aniso, s)], 4: rot_subs,
                  **{6 + i: c for i, c in enumerate(colors)}}
-        modelled = {**plain, 3: _anisotropy_subs(qs[:, 0], aniso, s, grid, steps)[1]}
+        modelled = {**plain, 3: _anisotropy_subs(q.qscales[:, 0], aniso, s, grid, steps)[1]}
         payloads = {}
         for i in _ANS_STREAMS:  # version 3: each stream with the smaller of its two codings (flag bit i)
             payloads[i] = ans.encode_many(plain[i], STREAMS[i])
@@ -224,7 +214,7 @@ def _finite_in(v: float, lo: float, hi: float) -> bool:
 
 
 def parse(data: bytes, check_size, max_n) -> Parsed:
-    """Header, stream table and checksum of a record of versions 2 to 6 (magic and version already checked).
+    """Header, stream table and checksum of a version-2, -3 or -4 record (magic and version already checked).
 
     ``check_size(h, w)`` raises for an image size out of range; ``max_n(h, w)`` bounds the Gaussian count.
     """
@@ -261,10 +251,9 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
         raise RecordError(f"record uses unknown rate mode {rate}")
     if not 0 <= mfb <= 8:
         raise RecordError(f"record has mean_frac_bits {mfb} outside 0..8")
-    steps = steps_for(Steps(mfb, scale_step, rot_tol, color_step), version)
     if not (_finite_in(scale_lo, -MAX_ABS_LOG_SCALE, MAX_ABS_LOG_SCALE) and _finite_in(scale_step, 1e-6, 10.0)
             and 1 <= scale_levels <= MAX_LEVELS
-            and abs(scale_lo + scale_levels * coarse_step(steps)) <= MAX_ABS_LOG_SCALE):
+            and abs(scale_lo + scale_levels * scale_step) <= MAX_ABS_LOG_SCALE):
         raise RecordError(f"record has an invalid log-scale grid (lo {scale_lo}, step {scale_step}, "
                           f"{scale_levels} levels)")
     if not _finite_in(rot_tol, 1e-6, 1e6):
@@ -280,8 +269,7 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
     for name, v, side in (("x", x0, width), ("y", y0, height)):
         if not -side * unit <= v <= 2 * side * unit:
             raise RecordError(f"record's {name} origin {v} lies outside the representable area")
-    # gap bits (at most 64 per Gaussian), version 6's scale refinement bits, version 5's fractional position bits
-    raw_bound_bits = 64 + (2 * MAX_SCALE_BITS if version >= 6 else 0) + (2 * MAX_MEAN_BITS if version >= 5 else 0)
+    raw_bound = 8 + (2 * MAX_MEAN_BITS // 8 if version >= 5 else 0)  # gap bits, version 5's fractional bits
     for i, (count, length) in enumerate(table):
         if i in (0, 2, 3, 6, 7, 8) and count != n:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} symbols, {n} Gaussians need {n}")
@@ -289,9 +277,8 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} symbols, more than {n} Gaussians")
         if i in (1, 5) and count != length:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes but holds {length}")
-        if i == 1 and 8 * count > raw_bound_bits * n + 7:
-            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than {raw_bound_bits} bits "
-                              "per Gaussian")
+        if i == 1 and count > raw_bound * n:
+            raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than {raw_bound} per Gaussian")
         if i == 5 and count > n:
             raise RecordError(f"stream '{STREAMS[i]}' declares {count} bytes, more than 1 per Gaussian")
         if i in _ANS_STREAMS and length % 4:
@@ -300,13 +287,14 @@ def parse(data: bytes, check_size, max_n) -> Parsed:
     for count, length in table:
         streams.append((count, offset, length))
         offset += length
+    steps = steps_for(Steps(mfb, scale_step, rot_tol, color_step), version)
     grid = Grid(scale_lo, scale_levels, tuple(color_lo), tuple(color_levels))
     header = Header(version, flags, height, width, n, blend, RATE_MODES[rate], steps, x0, y0, grid, nominal_cr)
     return Parsed(header, tuple(streams))
 
 
 def decode(parsed: Parsed, data: bytes) -> Gaussians:
-    """Gaussians (CPU, canonical form, stored order) of a parsed record of versions 2 to 6."""
+    """Gaussians (CPU, canonical form, stored order) of a parsed version-2, -3 or -4 record."""
     h = parsed.header
     n, steps, grid = h.n, h.steps, h.grid
     payload = lambda i: data[parsed.streams[i][1]:parsed.streams[i][1] + parsed.streams[i][2]]  # noqa: E731
@@ -320,7 +308,7 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
     s = grid.scale_levels
     qsx = dec(2, [(n, s)])[0]
     if smooth(3):
-        ctx = anisotropy_context(qsx, grid.scale_lo, coarse_step(steps))
+        ctx = anisotropy_context(qsx, grid.scale_lo, steps.scale_step)
         aniso = np.zeros(n, dtype=np.int64)
         for c, a in enumerate(dec(3, [(int((ctx == c).sum()), s) for c in range(ANISOTROPY_CONTEXTS)])):
             aniso[ctx == c] = a
@@ -328,45 +316,34 @@ def decode(parsed: Parsed, data: bytes) -> Gaussians:
         aniso = dec(3, [(n, s)])[0]
     if bool((aniso > qsx).any()):
         raise RecordError(f"stream '{STREAMS[3]}' holds an anisotropy larger than its log-scale")
-    coarse = np.stack([qsx, qsx - aniso], axis=1)
-    qc = _decode_colors(dec, coarse, steps, grid)
-    raw = entropy.BitReader(payload(1))  # stream 1: the gaps' low bits, scale refinements, fractional positions
-    gap_bits = raw.read(entropy.symbols_nraw(symbols))
-    sbits = np.zeros(n, dtype=np.int64)
-    qscales = coarse
-    if steps.scale_by_sensitivity:
-        sbits = scale_bits(coarse, qc, steps, grid)
-        packed = raw.read(2 * sbits).astype(np.int64)
-        fraction = np.stack([packed >> sbits, packed & ((np.int64(1) << sbits) - 1)], axis=1)
-        qscales = fine_scales(coarse, fraction, sbits)
-        if bool((qscales[:, 1] > qscales[:, 0]).any()):
-            raise RecordError(f"stream '{STREAMS[1]}' refines a short axis beyond its long axis")
-    rbits = rotation_bits(qscales, grid.scale_lo, scale_unit(steps), steps.rotation_tolerance)
+    qscales = np.stack([qsx, qsx - aniso], axis=1)
+    rbits = rotation_bits(qscales, grid.scale_lo, steps.scale_step, steps.rotation_tolerance)
     if parsed.streams[4][0] != int((rbits > 0).sum()):
         raise RecordError(f"stream '{STREAMS[4]}' declares {parsed.streams[4][0]} symbols, the scales need "
                           f"{int((rbits > 0).sum())}")
     shapes = [(int((rbits == b).sum()), 1 << min(b, ROTATION_MODEL_BITS)) for b in range(1, MAX_ROTATION_BITS + 1)]
     tops = dec(4, shapes)
     low = np.maximum(rbits - ROTATION_MODEL_BITS, 0)
-    rot_raw = entropy.unpack_bits(payload(5), low).astype(np.int64)
+    raw = entropy.unpack_bits(payload(5), low).astype(np.int64)
     qrot = np.zeros(n, dtype=np.int64)
     for b, top in zip(range(1, MAX_ROTATION_BITS + 1), tops):
         qrot[rbits == b] = top
-    qrot = (qrot << low) | rot_raw
+    qrot = (qrot << low) | raw
+    qc = _decode_colors(dec, qscales, steps, grid)
     mbits = mean_bits(qscales, qc, steps, grid) if steps.mean_by_sensitivity else \
         np.full(n, steps.mean_frac_bits, dtype=np.int64)
-    fractions = raw.read(2 * mbits).astype(np.int64) if steps.mean_by_sensitivity else None
-    raw.finish()
-    qmeans = _decode_positions(symbols, gap_bits, fractions, mbits, h)
-    return dequantize(Quantized(qmeans, qscales, qrot, rbits, qc, mbits, sbits), steps, grid)
+    qmeans = _decode_positions(symbols, payload(1), mbits, h)
+    return dequantize(Quantized(qmeans, qscales, qrot, rbits, qc, mbits), steps, grid)
 
 
-def _decode_positions(symbols: np.ndarray, gap_bits: np.ndarray, fractions: np.ndarray | None, mbits: np.ndarray,
-                      h: Header) -> np.ndarray:
-    """[N, 2] position levels (on each Gaussian's grid of 2**-mbits px) from the gap symbols [N] and their low
-    bits [N] (version 5: whole pixels, then each Gaussian's 2 * mbits fractional bits ``fractions`` [N], x above
-    y)."""
-    gaps = entropy.symbols_to_gaps(symbols, gap_bits)
+def _decode_positions(symbols: np.ndarray, raw_bytes: bytes, mbits: np.ndarray, h: Header) -> np.ndarray:
+    """[N, 2] position levels (on each Gaussian's grid of 2**-mbits px) from the gap symbols [N] and the raw
+    bits (each gap's low bits; version 5: then each Gaussian's 2 * mbits fractional bits, x above y)."""
+    nraw = entropy.symbols_nraw(symbols)
+    by_sensitivity = h.steps.mean_by_sensitivity
+    counts = np.concatenate([nraw, 2 * mbits]) if by_sensitivity else nraw
+    raw = entropy.unpack_bits(raw_bytes, counts)
+    gaps = entropy.symbols_to_gaps(symbols, raw[:len(nraw)])
     if int(gaps.max()) >= 1 << 62:
         raise RecordError("position stream holds a gap beyond the representable area")
     codes = np.cumsum(gaps, dtype=np.uint64)  # no wrap: N < 2**25 gaps, each < 2**62
@@ -374,22 +351,22 @@ def _decode_positions(symbols: np.ndarray, gap_bits: np.ndarray, fractions: np.n
         raise RecordError("position stream overflows")
     ux, uy = entropy.morton_decode(codes)
     q = np.stack([ux.astype(np.int64) + h.x0, uy.astype(np.int64) + h.y0], axis=1)  # whole pixels in version 5
-    unit = 1 if fractions is not None else 1 << h.steps.mean_frac_bits
+    unit = 1 if by_sensitivity else 1 << h.steps.mean_frac_bits
     if int(q[:, 0].max()) > 2 * h.width * unit or int(q[:, 1].max()) > 2 * h.height * unit:
         raise RecordError("record holds a position outside the representable area [-W, 2W] x [-H, 2H]")
-    if fractions is not None:
+    if by_sensitivity:
+        frac = raw[len(nraw):].astype(np.int64)
         low = (np.int64(1) << mbits) - 1
-        q = np.stack([(q[:, 0] << mbits) | (fractions >> mbits), (q[:, 1] << mbits) | (fractions & low)], axis=1)
+        q = np.stack([(q[:, 0] << mbits) | (frac >> mbits), (q[:, 1] << mbits) | (frac & low)], axis=1)
     return q
 
 
-def _decode_colors(dec, coarse: np.ndarray, steps: Steps, grid: Grid) -> np.ndarray:
+def _decode_colors(dec, qscales: np.ndarray, steps: Steps, grid: Grid) -> np.ndarray:
     """[N, 3] colour integers (R, G, B) from streams 6-8 (``dec(i, shapes)`` decodes stream i's sub-streams):
-    one sub-stream each (versions 2/3) or one per colour-step octave of the coded scale levels ``coarse`` [N, 2]
-    (version 4 on)."""
-    n = coarse.shape[0]
+    one sub-stream each (versions 2/3) or one per colour-step octave (version 4)."""
+    n = qscales.shape[0]
     if steps.color_by_area:
-        shifts = color_shifts(coarse, coarse_step(steps))
+        shifts = color_shifts(qscales, steps.scale_step)
         groups = [(shifts == j, j) for j in range(COLOR_SHIFTS[0], COLOR_SHIFTS[1] + 1)]
         levels = [tuple(color_alphabet(k, j) if here.any() else 1 for k in grid.color_levels) for here, j in groups]
     else:

@@ -218,7 +218,7 @@ def test_every_header_byte_flip_and_sampled_payload_flips(record):
 
 def test_magic_version_and_checksum_messages(record):
     assert "magic" in _raises_record_error(b"XXXX" + record[4:])
-    assert "version 7" in _raises_record_error(record[:4] + struct.pack("<H", 7) + record[6:])
+    assert "version 6" in _raises_record_error(record[:4] + struct.pack("<H", 6) + record[6:])
     bad = bytearray(record)
     bad[HEADER_SIZE + 3] ^= 0x10
     assert "checksum" in _raises_record_error(bytes(bad))
