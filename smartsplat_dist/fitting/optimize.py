@@ -287,7 +287,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
         opt.zero_grad(set_to_none=True)
         if max_px > 0:
             params.cap_scales(max_px)
-        if config.relocate_every and step % config.relocate_every == 0 and step <= relocate_last:
+        if config.relocate_interval and step % config.relocate_interval == 0 and step <= relocate_last:
             with torch.no_grad():
                 idx, new = relocate.plan(params.gaussians(), wins, render_fn, h, w, config.relocate_fraction,
                                           config.clamp_render)

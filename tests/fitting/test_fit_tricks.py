@@ -98,3 +98,9 @@ def test_defaults_improve_a_real_crop():
     assert len(g) == n
     assert stats["psnr"] > psnr(before, image) + 8.0
     assert stats["psnr"] > 24.0
+
+
+def test_short_fits_relocate_as_often_as_a_1000_step_fit():
+    assert [FitConfig(steps=s).relocate_interval for s in (50, 300, 1000, 5000, 50_000)] == [10, 30, 100, 100, 100]
+    assert FitConfig(steps=300, relocate_every=20).relocate_interval == 20
+    assert FitConfig(steps=300, relocate_every=0).relocate_interval == 0
