@@ -9,7 +9,8 @@ steps each init needs to reach each PSNR target and the smart/random step ratio,
 
 ``--variants a,b+c,...``: fit ablation, smart init only. Each variant is ``+``-joined names of :data:`VARIANTS`
 (each a set of FitConfig changes applied on top of ``baseline``, every fit trick off) or ``field=value``
-FitConfig changes, e.g. ``--variants baseline,cosine,relocate+relocate_fraction=0.05,defaults``. With a
+FitConfig changes, e.g. ``--variants baseline,cosine,relocate+relocate_fraction=0.05,defaults``; a variant
+naming ``defaults`` starts from the shipped FitConfig instead (``defaults+lr_means=0.2``). With a
 ``baseline`` variant (in this run or in files given to ``--merge``) the summary gives each variant's PSNR at
 ``--at`` steps and at the last step, their gains over ``baseline``, and the steps it needs to reach
 ``baseline``'s last-step PSNR. ``--merge a.json b.json ...`` runs nothing: it joins earlier ``--variants``
@@ -100,14 +101,14 @@ def variant_config(spec: str, steps: int):
     from ..fitting import FitConfig  # lazy: fitting pulls in numba; keeps --help fast
 
     parts = [t.strip() for t in spec.split("+") if t.strip()]
-    if parts == ["defaults"]:
-        return FitConfig(steps=steps)
-    changes: dict[str, Any] = dict(VARIANTS["baseline"])
+    changes: dict[str, Any] = {} if "defaults" in parts else dict(VARIANTS["baseline"])
     for part in parts:
         if "=" in part:
             key, value = part.split("=", 1)
             changes[key.strip()] = _parse_value(value.strip())
-        elif part in VARIANTS and part != "defaults":
+        elif part == "defaults":
+            continue
+        elif part in VARIANTS:
             changes.update(VARIANTS[part])
         else:
             raise ConfigError(f"unknown fit variant {part!r}; choose from {', '.join(VARIANTS)} or field=value")

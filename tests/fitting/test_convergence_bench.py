@@ -55,6 +55,7 @@ def test_variant_configs():
     assert combo.clamp_render and combo.relocate_every == 100 and combo.relocate_fraction == 0.05
     assert combo.lr_schedule == "constant"  # everything not named stays as in baseline
     assert convergence.variant_config("defaults", 40) == FitConfig(steps=40)
+    assert convergence.variant_config("defaults+lr_means=0.2", 40) == FitConfig(steps=40, lr_means=0.2)
     import pytest
 
     from smartsplat_dist.errors import ConfigError
