@@ -180,10 +180,12 @@ class _SSIMSum(torch.autograd.Function):
         mu_x, mu_y, a1, a2, b1, b2, s = ctx.terms
         t = ctx.target
         c = x.shape[1]
-        # dS/dmu_x (sigma_x and sigma_xy depend on mu_x too), dS/dE[x^2], dS/dE[xy]
-        d_mu = s * (2 * mu_y / a1 - 2 * mu_x / b1 - 2 * mu_y / a2 + 2 * mu_x / b2)
+        # dS/dmu_x (sigma_x and sigma_xy depend on mu_x too), dS/dE[x^2], dS/dE[xy]; no division by a1 or a2
+        # (a2 = 2 cov + C2 reaches 0 where x and y anti-correlate: s / a2 would be 0 / 0)
+        inv = 1.0 / (b1 * b2)
+        d_mu = 2 * mu_y * (a2 - a1) * inv + s * (2 * mu_x / b2 - 2 * mu_x / b1)
         d_xx = -s / b2
-        d_xy = 2 * s / a2
+        d_xy = 2 * a1 * inv
         back = _filter_adjoint(torch.cat([d_mu, d_xx, d_xy], dim=1) * grad)
         dx = back[:, :c] + 2 * x * back[:, c:2 * c] + t.y * back[:, 2 * c:]
         return dx, None

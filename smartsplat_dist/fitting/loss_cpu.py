@@ -104,11 +104,14 @@ def _band(x, y, mu_y, e_yy, oh, ow, mh, mw, w_l1, w_ssim, g, grad):
             a2 = two * (exy[q] - m_x * m_y) + _C2
             b1 = m_x * m_x + m_y * m_y + _C1
             b2 = (exx[q] - m_x * m_x) + (e_yy[i, q] - m_y * m_y) + _C2
-            s = (a1 * a2) / (b1 * b2)
+            inv = np.float32(1.0) / (b1 * b2)  # b1 >= C1, b2 ~ C2 + variances: never 0
+            s = a1 * a2 * inv
             srow[q] = s
-            d_mu[i, q] = s * (two * m_y / a1 - two * m_x / b1 - two * m_y / a2 + two * m_x / b2)
+            # no division by a1 or a2: a2 = 2 cov + C2 reaches 0 where x and y anti-correlate (then s / a2
+            # was 0 / 0 = NaN: a fit's Gaussians under that window got NaN gradients)
+            d_mu[i, q] = two * m_y * (a2 - a1) * inv + s * (two * m_x / b2 - two * m_x / b1)
             d_xx[i, q] = -s / b2
-            d_xy[i, q] = two * s / a2
+            d_xy[i, q] = two * a1 * inv
         acc = 0.0
         for q in range(mw3):
             acc += srow[q]
