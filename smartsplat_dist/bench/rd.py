@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import SmartsplatError
 from ..io.images import load_image
 from . import classic
 from .bdrate import bd_quality, bd_rate
@@ -287,10 +288,15 @@ def run_rd(
             pixels = load_image(path).pixels
             for cr in crs:
                 t0 = time.perf_counter()
-                ours = measure_ours(pixels, cr, steps, backend, seed, metrics, encode_fn, decode_fn,
-                                    label=f"{dataset}/{path.name} CR {cr:g}", rate=rate)
                 base = {"dataset": dataset, "image": path.name, "cr": cr,
                         "height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
+                try:
+                    ours = measure_ours(pixels, cr, steps, backend, seed, metrics, encode_fn, decode_fn,
+                                        label=f"{dataset}/{path.name} CR {cr:g}", rate=rate)
+                except SmartsplatError as err:  # one record's failure is a row; the run goes on
+                    rows.append({**base, "label": OURS, "codec": OURS, "status": "failed", "reason": str(err)})
+                    log(f"[rd] {dataset}/{path.name} CR {cr:g}: FAILED: {err}", file=sys.stderr, flush=True)
+                    continue
                 rows.append({**base, "label": OURS, **ours["row"]})
                 for res in classic.compare_at_size(pixels, ours["record_bytes"], tuple(codecs), metrics, available):
                     rows.append({**base, "label": classic.SPECS[res.codec].label, **res.to_dict()})

@@ -8,6 +8,7 @@ import pytest
 
 import smartsplat_dist
 from smartsplat_dist.bench import classic, rd
+from smartsplat_dist.errors import RecordError
 from smartsplat_dist.io.images import load_image, save_image
 
 EXAMPLES = Path(smartsplat_dist.__file__).parent / "examples"
@@ -58,6 +59,25 @@ def test_run_rd_plumbing():
     table = rd.bd_table(curves)
     j2k = next(t for t in table if t["codec"] == "JPEG 2000")
     assert j2k["points_ours"] == 3 and isinstance(j2k["bd_psnr_db"], float)
+
+
+def test_a_failed_record_is_a_row_and_the_run_goes_on():
+    enc, dec = _fake_codec()
+
+    def flaky(pixels, cr, **kw):
+        if cr == 50:
+            raise RecordError("cannot encode: 20 non-finite values in means")
+        return enc(pixels, cr, **kw)
+
+    logged = []
+    rows, curves, _ = rd.run_rd({"tiny": [EXAMPLES / "Bamboo.png"]}, (20, 50, 100), 1, ("jpeg",),
+                                metrics={"psnr": _psnr}, encode_fn=flaky, decode_fn=dec,
+                                log=lambda *a, **k: logged.append(a[0]))
+    ours = {r["cr"]: r for r in rows if r["label"] == rd.OURS}
+    assert ours[50]["status"] == "failed" and "non-finite" in ours[50]["reason"]
+    assert ours[20]["status"] == ours[100]["status"] == "ok"
+    assert not [r for r in rows if r["label"] != rd.OURS and r["cr"] == 50]  # nothing to match a size to
+    assert curves["tiny"][rd.OURS]["cr"] == [20, 100] and any("FAILED" in line for line in logged)
 
 
 def test_aggregate_drops_incomplete_points_and_says_why():
