@@ -208,3 +208,21 @@ def test_read_only_image_is_shared_without_a_warning():
         warnings.simplefilter("error")
         t = target_tensor(image, torch.device("cpu"))
     assert t.data_ptr() == image.ctypes.data and tuple(t.shape) == (16, 24, 3) and t.dtype == torch.uint8
+
+
+def test_non_finite_gradients_stop_the_fit_at_once(monkeypatch):
+    """A Gaussian whose update is NaN renders nothing, so the loss stays finite: the fit must say so at that step
+    rather than hand NaN Gaussians to the encoder at the end."""
+    from smartsplat_dist.errors import SmartsplatError
+    from smartsplat_dist.fitting import optimize
+
+    real = optimize.loss_and_grad
+
+    def nan_row(*args, **kwargs):
+        grads, value, sse = real(*args, **kwargs)
+        grads.colors[3, 1] = float("nan")
+        return grads, value, sse
+
+    monkeypatch.setattr(optimize, "loss_and_grad", nan_row)
+    with pytest.raises(SmartsplatError, match="step 1: non-finite gradients \\(1 rows\\)"):
+        fit(_gaussians(), _image(), FitConfig(steps=5), backend="torch")
