@@ -171,7 +171,6 @@ class FitConfig(Settings):
                 raise ConfigError(f"fit {name} must be a number in {'(' if low_open else '['}{low:g}, {high:g}], "
                                   f"got {value!r}")
 
-
     @property
     def relocate_interval(self) -> int:
         """Steps between relocations (0 = none): ``relocate_every``, or ``max(steps // 10, 10)`` where that is

@@ -281,9 +281,10 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
         grads, loss_value, sse = loss_and_grad(g, wins, h, w, config.lambda_l1, render_fn, config.clamp_render)
         if not math.isfinite(loss_value):
             raise SmartsplatError(f"fit diverged at step {step}: loss is {loss_value}")
-        bad = sum(int((~torch.isfinite(t.reshape(len(t), -1))).any(dim=1).sum()) for t in grads.tensors())
-        if bad:  # a Gaussian with a NaN update renders nothing: the loss would not show it
-            raise SmartsplatError(f"fit diverged at step {step}: non-finite gradients ({bad} rows)")
+        bad = sum(~torch.isfinite(t.reshape(len(t), -1)).all(dim=1) for t in grads.tensors()).bool()
+        if bool(bad.any()):  # a Gaussian with a NaN update renders nothing: the loss would not show it
+            raise SmartsplatError(f"fit diverged at step {step}: non-finite gradients for {int(bad.sum())} of "
+                                  f"{len(bad)} Gaussians")
         torch.autograd.backward(list(g.tensors()), list(grads.tensors()))
         schedule.apply(opt, base_lrs, config, step)
         opt.step()
