@@ -179,11 +179,11 @@ def test_colour_finetune_steps_must_be_a_count_and_stay_within_5_percent_of_the_
 
 @pytest.fixture(scope="module")
 def smooth_records():
-    """The smooth example photo at CR 30, 200 steps (the fit reaches 47 dB; the budget's steps cost over 1 dB of
-    it), encoded with and without pruning: {prune_gap_db: (record, stats)}."""
+    """The smooth example photo at CR 50, 200 steps (the fit reaches 46 dB; the budget's steps cost 0.9 dB of it),
+    encoded with and without pruning: {prune_gap_db: (record, stats)}."""
     from smartsplat_dist.config import EncodeConfig
 
-    return {gap: smartsplat_dist.encode_image(EXAMPLE, cr=30, steps=200, backend="cpu",
+    return {gap: smartsplat_dist.encode_image(EXAMPLE, cr=50, steps=200, backend="cpu",
                                               config=EncodeConfig(prune_gap_db=gap)) for gap in (-1.0, 0.3)}
 
 
@@ -199,12 +199,12 @@ def test_pruning_trades_gaussians_for_finer_steps_where_the_budget_costs_the_fit
     assert [t["n"] for t in tried] == sorted((t["n"] for t in tried), reverse=True) and len(tried) >= 2
     best = max(tried, key=lambda t: t["psnr"])
     assert s1["psnr"] == pytest.approx(best["psnr"], abs=1e-6)
-    assert s1["psnr"] >= s0["psnr"] + 0.1, (s0["psnr"], s1["psnr"])  # measured +0.23 dB
+    assert s1["psnr"] >= s0["psnr"] + 0.1, (s0["psnr"], s1["psnr"])  # measured +0.35 dB
     assert read_meta(pruned).n == s1["n_gaussians"] == best["n"] < s0["n_gaussians"]
     assert s1["psnr"] == pytest.approx(smartsplat_dist.psnr(smartsplat_dist.decode_image(pruned),
                                                             np.asarray(Image.open(EXAMPLE).convert("RGB"))))
     h, w = 256, 384
-    assert 30 <= 3 * h * w / len(pruned) <= 30 * api.RATE_SLACK and s1["prune_seconds"] > 0
+    assert 50 <= 3 * h * w / len(pruned) <= 50 * api.RATE_SLACK and s1["prune_seconds"] > 0
     assert s1["bytes_per_gaussian"] == pytest.approx(len(pruned) / s1["n_gaussians"])
 
 
