@@ -131,6 +131,3 @@ def test_fused_loss_gradient_is_finite_where_the_images_anticorrelate():
     xr = x0.double().requires_grad_()
     l1_ssim_reference(xr, y.double(), (11, 11), (1, 1), 0.0, 1.0).backward()
     assert float((x.grad.double() - xr.grad).abs().max()) <= 1e-3 * float(xr.grad.abs().max())
-    xs = x0.clone().requires_grad_()  # the analytic backward of the torch path has the same terms
-    ssim_sum(xs, SSIMTarget(y))[0].backward()
-    assert bool(torch.isfinite(xs.grad).all())
