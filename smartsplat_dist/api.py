@@ -15,10 +15,12 @@ import torch
 
 from .codec import CodecConfig, RecordMeta, decode_record, encode_record, read_meta
 from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
-from .codec.record import FORMAT_VERSION, snap_means
+from .codec.record import FORMAT_VERSION, color_grid, snap_means
 from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
+from .fitting.optimize import image_loss
+from .fitting.rounding import learn_rounding
 from .fitting.metrics import psnr, quality
 from .fitting.relocate import victims
 from .init import TileWeightsCache, initialize
@@ -297,9 +299,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
         return encode_record(g, meta, tried, version=version), tried
 
     out, tried = encoded(0)
-    if budget is None:
-        return out, tried
-    if len(out) <= budget:
+    if budget is not None and len(out) <= budget:
         for k in range(-1, -FINETUNE_COARSER_TRIES - 1, -1):  # under the window: a slightly finer colour step
             if len(out) * RATE_SLACK >= budget:
                 break
@@ -307,12 +307,37 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
             if len(finer[0]) > budget:
                 break
             out, tried = finer
-        return out, tried
-    for k in range(1, FINETUNE_COARSER_TRIES + 1):  # over budget: a slightly coarser colour step
-        out, tried = encoded(k)
-        if len(out) <= budget:
-            return out, tried
-    return record, codec
+    elif budget is not None:
+        for k in range(1, FINETUNE_COARSER_TRIES + 1):  # over budget: a slightly coarser colour step
+            out, tried = encoded(k)
+            if len(out) <= budget:
+                break
+        else:
+            return record, codec
+    return _learned_rounding(out, tried, g, meta, pixels, config, backend, budget, version), tried
+
+
+#: Iterations of the learned rounding of the tuned colours (:func:`~smartsplat_dist.fitting.rounding.learn_rounding`;
+#: 0: nearest rounding). Measured on 1000-step fits of 4 photos-768 images at CR 50 and 100 (the colour fine-tune's
+#: record against the same colours rounded by 50 iterations): +0.01 ... +0.12 dB, mean +0.06, bytes within 0.1%,
+#: 3.5-4.2 s per 768x512 image (README, "Learned rounding").
+COLOR_ROUNDING_ITERS = 50
+
+
+def _learned_rounding(record: bytes, codec: CodecConfig, g: Gaussians, meta: RecordMeta, pixels: np.ndarray,
+                      config: EncodeConfig, backend: str, budget: int | None, version: int) -> bytes:
+    """``record`` with g's (tuned) colours rounded onto its colour grid by learned rounding instead of to the
+    nearest level, where that lowers the squared error of the fit's loss pass and keeps the record within
+    ``budget``."""
+    iters = min(COLOR_ROUNDING_ITERS, finetune_steps(config))
+    if iters <= 0:
+        return record
+    lo, step = color_grid(g, meta, codec, version)
+    colors, sse_nearest, sse_learned = learn_rounding(g, lo, step, image_loss(pixels, config.fit, backend), iters)
+    if not sse_learned < sse_nearest:
+        return record
+    out = encode_record(Gaussians(g.means, g.scales, g.rotations, colors), meta, codec, version=version)
+    return out if budget is None or len(out) <= budget else record
 
 
 def _record_of(fitted: Gaussians, meta: RecordMeta, pixels: np.ndarray, config: EncodeConfig, backend: str,

@@ -176,6 +176,17 @@ def _color_multipliers(q: np.ndarray, steps: Steps) -> np.ndarray | None:
     return np.ldexp(1.0, color_shifts(q, steps.scale_step))
 
 
+def color_grid(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[torch.Tensor, torch.Tensor]:
+    """The colour grid a record written with ``steps`` puts g's colours on: (lo [3] float64, each channel's
+    origin (``color_lo``); step [N, 1] float64, each Gaussian's colour step); level q of a channel decodes to
+    ``lo + q * step`` (as float32)."""
+    q, grid = quantize(g, height, width, steps)
+    mult = _color_multipliers(q.qscales, steps)
+    step = float(np.float32(steps.color_step)) * (np.ones(len(g)) if mult is None else mult)
+    lo = torch.tensor([float(np.float32(v)) for v in grid.color_lo], dtype=torch.float64)
+    return lo, torch.from_numpy(step)[:, None]
+
+
 def _mean_levels(means: torch.Tensor, height: int, width: int, mbits: np.ndarray) -> torch.Tensor:
     """[N, 2] float64 whole numbers: the means' levels on each Gaussian's position grid of 2**-mbits px (mbits:
     [N] int64; means clamped first)."""

@@ -19,6 +19,7 @@ from ..errors import RecordError
 from ..model import Gaussians
 from . import entropy, record_v2
 from .grid import Steps
+from .grid import color_grid as grid_color_grid
 from .grid import fake_quantize as grid_fake_quantize
 from .grid import snap_means as grid_snap_means
 from .limits import DecodeLimits, check_header
@@ -132,6 +133,15 @@ def fake_quantize(g: Gaussians, meta, config: CodecConfig | None = None) -> Gaus
     config = config or CodecConfig()
     check_encodable(g)
     return grid_fake_quantize(g, int(meta.height), int(meta.width), _steps(config))
+
+
+def color_grid(g: Gaussians, meta, config: CodecConfig | None = None,
+               version: int = FORMAT_VERSION) -> tuple[torch.Tensor, torch.Tensor]:
+    """The colour grid of ``encode_record(g, meta, config, version=version)`` (version 2 or later): (lo [3]
+    float64, step [N, 1] float64), level q decoding to ``lo + q * step`` (``grid.color_grid``)."""
+    config = config or CodecConfig()
+    check_encodable(g)
+    return grid_color_grid(g.detach().to("cpu"), int(meta.height), int(meta.width), _steps(config, version))
 
 
 def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None,

@@ -207,6 +207,25 @@ def loss_and_grad(g: Gaussians, wins: list[LossWindow], height: int, width: int,
     return grads, value, sse
 
 
+def image_loss(image: np.ndarray, config: FitConfig, backend: str = "auto"
+               ) -> Callable[[Gaussians], tuple[Gaussians, float, float]]:
+    """The fit's loss on ``image`` ([H, W, 3] uint8) as a function: ``loss_fn(g) -> (gradients as Gaussians,
+    loss, sse of the [0, 1]-clamped render)`` (:func:`loss_and_grad` with ``config``'s windows, L1 weight and
+    clamp, on ``backend``'s device; g is moved there, the gradients come back on CPU)."""
+    h, w = _check_image(image)
+    name = resolve_backend(backend)
+    device = backend_device(name)
+    render_fn = get_backend(name)
+    wins = loss_windows(target_tensor(image, device), config.tile_size,
+                        len(windows(h, w, config.tile_size)) == 1 or h * w <= CACHE_TARGET_PIXELS)
+
+    def loss_fn(g: Gaussians) -> tuple[Gaussians, float, float]:
+        grads, loss, sse = loss_and_grad(g.to(device), wins, h, w, config.lambda_l1, render_fn, config.clamp_render)
+        return grads.to("cpu"), loss, sse
+
+    return loss_fn
+
+
 def render_uint8_psnr(g: Gaussians, image: np.ndarray, wins_boxes: list[tuple[int, int, int, int]],
                       render_fn) -> float:
     """PSNR of the decoded (clamped, rounded to uint8) render of ``g`` against ``image``, window by window."""
@@ -315,4 +334,5 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     return final, stats
 
 
-__all__ = ["fit", "windows", "loss_windows", "LossWindow", "loss_and_grad", "render_uint8_psnr", "target_tensor"]
+__all__ = ["fit", "windows", "loss_windows", "LossWindow", "loss_and_grad", "image_loss", "render_uint8_psnr",
+           "target_tensor"]
