@@ -19,10 +19,10 @@ from .codec.record import FORMAT_VERSION, color_grid, snap_means
 from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
-from .fitting.optimize import image_loss
-from .fitting.rounding import learn_rounding
 from .fitting.metrics import psnr, quality
+from .fitting.optimize import image_loss
 from .fitting.relocate import victims
+from .fitting.rounding import learn_rounding
 from .init import TileWeightsCache, initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
@@ -287,7 +287,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
     Tuned colours may cost a few bytes more or less: over ``budget``, the colour step is made coarser by 2**(1/16)
     at a time, below the budget's window [budget / RATE_SLACK, budget] finer, up to
     :data:`FINETUNE_COARSER_TRIES` times (the geometry's integers do not depend on it); the input record and
-    ``codec`` if none fits."""
+    ``codec`` if none fits. The tuned colours are rounded onto the chosen grid by :func:`_learned_rounding`."""
     quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
     tuned = _tune(quantized, pixels, config, backend, ("colors",))
     if tuned is None:
@@ -318,9 +318,9 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
 
 
 #: Iterations of the learned rounding of the tuned colours (:func:`~smartsplat_dist.fitting.rounding.learn_rounding`;
-#: 0: nearest rounding). Measured on 1000-step fits of 4 photos-768 images at CR 50 and 100 (the colour fine-tune's
+#: 0: nearest rounding). Measured on 1000-step fits of 5 photos-768 images at CR 50 and 100 (the colour fine-tune's
 #: record against the same colours rounded by 50 iterations): +0.01 ... +0.12 dB, mean +0.06, bytes within 0.1%,
-#: 3.5-4.2 s per 768x512 image (README, "Learned rounding").
+#: 3.5-5.5 s per 768x512 image (README, "Learned rounding of the tuned colours").
 COLOR_ROUNDING_ITERS = 50
 
 

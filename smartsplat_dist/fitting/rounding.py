@@ -41,8 +41,8 @@ def learn_rounding(g: Gaussians, lo: torch.Tensor, step: torch.Tensor, loss_fn, 
         g: N Gaussians (their colours: the float values to round; at or above ``lo``).
         lo: [3] float64 grid origin per channel (each channel's smallest colour).
         step: [N, 1] float64 colour step of each Gaussian.
-        loss_fn: ``Gaussians -> (gradients as Gaussians, loss, sse)`` (``optimize.loss_and_grad`` bound to the
-            image): the loss the colours are rounded for, sse of the [0, 1]-clamped render for the PSNR.
+        loss_fn: ``Gaussians -> (gradients as Gaussians, loss, sse)`` (:func:`.optimize.image_loss`): the loss
+            the colours are rounded for, and the squared error of the [0, 1]-clamped render.
         iters: Adam iterations (0: nearest rounding).
     Returns:
         (colours [N, 3] float32 on the grid: the learned rounding where its squared error is below nearest
