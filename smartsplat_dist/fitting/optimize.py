@@ -104,6 +104,14 @@ def target_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(image)).to(device)
 
 
+def _image_windows(image: np.ndarray, tile_size: int, device: torch.device) -> list[LossWindow]:
+    """The loss windows of ``image`` ([H, W, 3] uint8) on ``device``, their targets cached up to
+    :data:`CACHE_TARGET_PIXELS` (or for a single window)."""
+    h, w = image.shape[0], image.shape[1]
+    cache = len(windows(h, w, tile_size)) == 1 or h * w <= CACHE_TARGET_PIXELS
+    return loss_windows(target_tensor(image, device), tile_size, cache)
+
+
 def _check_image(image: np.ndarray) -> tuple[int, int]:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         desc = f"{image.dtype} array of shape {list(image.shape)}" if isinstance(image, np.ndarray) \
@@ -216,8 +224,7 @@ def image_loss(image: np.ndarray, config: FitConfig, backend: str = "auto"
     name = resolve_backend(backend)
     device = backend_device(name)
     render_fn = get_backend(name)
-    wins = loss_windows(target_tensor(image, device), config.tile_size,
-                        len(windows(h, w, config.tile_size)) == 1 or h * w <= CACHE_TARGET_PIXELS)
+    wins = _image_windows(image, config.tile_size, device)
 
     def loss_fn(g: Gaussians) -> tuple[Gaussians, float, float]:
         grads, loss, sse = loss_and_grad(g.to(device), wins, h, w, config.lambda_l1, render_fn, config.clamp_render)
@@ -276,9 +283,7 @@ def fit(gaussians: Gaussians, image: np.ndarray, config: FitConfig = FitConfig()
     params = _Params(gaussians, h, w, config.means_lr_unit, device)
     opt = params.optimizer(config)
     boxes = windows(h, w, config.tile_size)
-    target_u8 = target_tensor(image, device)
-    cache = len(boxes) == 1 or h * w <= CACHE_TARGET_PIXELS
-    wins = loss_windows(target_u8, config.tile_size, cache)
+    wins = _image_windows(image, config.tile_size, device)
     qat_from = config.steps - config.qat_steps if quantizer is not None else config.steps
     max_px = config.max_scale * math.hypot(h, w)
     base_lrs = {group["name"]: group["lr"] for group in opt.param_groups}

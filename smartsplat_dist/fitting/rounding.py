@@ -9,7 +9,7 @@ the fractional part; ``v`` is fitted by Adam on the fit's own loss (``lambda_l1 
 (1 - SSIM)`` of the clamped render) plus ``REG * loss0 * mean(1 - |2h - 1|**beta)``, which, with beta falling from
 20 to 2 after the first ``WARMUP`` of the iterations, pushes every h to 0 or 1. The result rounds each channel
 down or up (never further than the neighbouring level), each channel's smallest value stays on level 0 so that
-the grid's origin does not move, and it is kept only where its loss pass beats nearest rounding.
+the grid's origin does not move; the squared errors of both roundings come back, for keeping the better.
 
 Shapes: N Gaussians; ``lo`` [3] the grid's origin per channel, ``step`` [N, 1] each Gaussian's colour step.
 """
@@ -45,8 +45,8 @@ def learn_rounding(g: Gaussians, lo: torch.Tensor, step: torch.Tensor, loss_fn, 
             the colours are rounded for, and the squared error of the [0, 1]-clamped render.
         iters: Adam iterations (0: nearest rounding).
     Returns:
-        (colours [N, 3] float32 on the grid: the learned rounding where its squared error is below nearest
-        rounding's, else nearest rounding; the squared error of nearest rounding; that of the learned one).
+        (the learned colours [N, 3] float32 on the grid, the squared error of nearest rounding, that of the
+        learned one: the caller keeps the better).
     """
     x = ((g.colors.double() - lo) / step).clamp(min=0.0)
     floor = torch.floor(x)
@@ -70,6 +70,5 @@ def learn_rounding(g: Gaussians, lo: torch.Tensor, step: torch.Tensor, loss_fn, 
             total = total + REG * loss0 * (1.0 - (2.0 * h - 1.0).abs() ** beta).mean()
         total.backward()
         opt.step()
-    learned = torch.where(pin, floor, floor + (_h(v.detach()).double() >= 0.5).double())
-    sse_nearest, sse_learned = (loss_fn(with_colors(colors_of(q)))[2] for q in (nearest, learned))
-    return colors_of(learned if sse_learned < sse_nearest else nearest), sse_nearest, sse_learned
+    learned = colors_of(torch.where(pin, floor, floor + (_h(v.detach()).double() >= 0.5).double()))
+    return learned, loss_fn(with_colors(colors_of(nearest)))[2], loss_fn(with_colors(learned))[2]
