@@ -15,14 +15,14 @@ import torch
 
 from .codec import CodecConfig, RecordMeta, decode_record, encode_record, read_meta
 from .codec.limits import UNLIMITED, DecodeLimits, check_render, output_size
-from .codec.record import FORMAT_VERSION, color_grid, snap_means
+from .codec.record import FORMAT_VERSION, color_grid, shape_grid, snap_means
 from .config import EncodeConfig
 from .errors import ConfigError, RecordError
 from .fitting import fit
 from .fitting.metrics import psnr, quality
 from .fitting.optimize import image_loss
 from .fitting.relocate import victims
-from .fitting.rounding import learn_rounding
+from .fitting.rounding import round_colors, round_shapes
 from .init import TileWeightsCache, initialize
 from .io.images import load_image
 from .model import Gaussians, n_gaussians_for_cr
@@ -270,13 +270,33 @@ def _finetune_shapes(record: bytes, codec: CodecConfig, fitted: Gaussians, meta:
     ``budget``. Measured after the colour fine-tune: +0.01-0.08 dB at 1000 steps, +0.10 at 5000, +0.21 on a
     DIV16K-like crop (pipelines/finetune_gain.py)."""
     g = fitted.detach().to("cpu")
-    snapped = snap_means(g, meta, codec, version)
-    tuned = _tune(Gaussians(snapped, g.scales, g.rotations, g.colors), pixels, config, backend,
-                  ("scales", "rotations", "colors"), SHAPES_MIN_GAIN_DB)
-    if tuned is None:
+    snapped = Gaussians(snap_means(g, meta, codec, version), g.scales, g.rotations, g.colors)
+    tuned = _tune(snapped, pixels, config, backend, ("scales", "rotations", "colors"), SHAPES_MIN_GAIN_DB)
+    rounded = _round_shapes(snapped if tuned is None else tuned, meta, codec, pixels, config, backend, version)
+    if rounded is None and tuned is None:
         return record, codec
-    out = encode_record(Gaussians(snapped, tuned.scales, tuned.rotations, tuned.colors), meta, codec, version=version)
+    out = encode_record(tuned if rounded is None else rounded, meta, codec, version=version)
     return (out, codec) if budget is None or len(out) <= budget else (record, codec)
+
+
+#: Iterations of the learned rounding of the tuned log-scales, and again of the rotations
+#: (:func:`~smartsplat_dist.fitting.rounding.round_shapes`, the colours fitted along at the fit's colour learning
+#: rate; 0: nearest rounding). Measured on 1000-step fits of photos-768 images (README, "Learned rounding").
+SHAPE_ROUNDING_ITERS = 50
+
+
+def _round_shapes(g: Gaussians, meta: RecordMeta, codec: CodecConfig, pixels: np.ndarray, config: EncodeConfig,
+                  backend: str, version: int) -> Gaussians | None:
+    """g (means on the record's grid) with its scales and rotations rounded onto the record's grid by learned
+    rounding, the colours fitted along, where that lowers the squared error of the fit's loss pass against nearest
+    rounding; else None (the encoder rounds g to the nearest level)."""
+    iters = min(SHAPE_ROUNDING_ITERS, finetune_steps(config))
+    if iters <= 0:
+        return None
+    rounded, sse_nearest, sse_learned = round_shapes(g, *shape_grid(g, meta, codec, version),
+                                                     image_loss(pixels, config.fit, backend), iters,
+                                                     config.fit.lr_colors)
+    return rounded if sse_learned < sse_nearest else None
 
 
 def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels: np.ndarray,
@@ -333,7 +353,7 @@ def _learned_rounding(record: bytes, codec: CodecConfig, g: Gaussians, meta: Rec
     if iters <= 0:
         return record
     lo, step = color_grid(g, meta, codec, version)
-    colors, sse_nearest, sse_learned = learn_rounding(g, lo, step, image_loss(pixels, config.fit, backend), iters)
+    colors, sse_nearest, sse_learned = round_colors(g, lo, step, image_loss(pixels, config.fit, backend), iters)
     if not sse_learned < sse_nearest:
         return record
     out = encode_record(Gaussians(g.means, g.scales, g.rotations, colors), meta, codec, version=version)
