@@ -266,9 +266,10 @@ def _finetune_shapes(record: bytes, codec: CodecConfig, fitted: Gaussians, meta:
                      version: int = FORMAT_VERSION) -> tuple[bytes, CodecConfig]:
     """(record, codec settings) after the fitted Gaussians' scales, rotations and colours are fitted again with
     their means fixed on the record's position grid (the means cost the most PSNR when quantised: measured 0.29 dB
-    of 0.6 at 1000 steps), then encoded on the same steps; the input record where that did not help or is over
-    ``budget``. Measured after the colour fine-tune: +0.01-0.08 dB at 1000 steps, +0.10 at 5000, +0.21 on a
-    DIV16K-like crop (pipelines/finetune_gain.py)."""
+    of 0.6 at 1000 steps), their scales and rotations rounded onto the record's grid by :func:`_round_shapes`
+    (also where the fine-tune did not pay), then encoded on the same steps; the input record where neither helped
+    or the result is over ``budget``. The fine-tune, measured after the colour fine-tune: +0.01-0.08 dB at 1000
+    steps, +0.10 at 5000, +0.21 on a DIV16K-like crop (pipelines/finetune_gain.py)."""
     g = fitted.detach().to("cpu")
     snapped = Gaussians(snap_means(g, meta, codec, version), g.scales, g.rotations, g.colors)
     tuned = _tune(snapped, pixels, config, backend, ("scales", "rotations", "colors"), SHAPES_MIN_GAIN_DB)

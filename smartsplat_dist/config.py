@@ -34,9 +34,10 @@ class EncodeConfig(Settings):
         color_finetune_steps: steps of each of the two fine-tunes after rate control (at most 5% of the fit's
             steps; 0: off): first the scales, rotations and colours with the means fixed on the record's position
             grid, then the colours on the record's own quantised geometry, each at 0.3x the fit's learning rates
-            with a ramp, each kept only where it raised its PSNR; the tuned colours are then rounded onto the
-            record's grid by learned rounding (``api.COLOR_ROUNDING_ITERS``, as many iterations as these steps at
-            most); a budget-mode record stays within its budget.
+            with a ramp, each kept only where it raised its PSNR; the tuned scales and rotations, and later the
+            tuned colours, are rounded onto the record's grid by learned rounding (``api.SHAPE_ROUNDING_ITERS``,
+            ``api.COLOR_ROUNDING_ITERS``, as many iterations as these steps at most); a budget-mode record stays
+            within its budget.
             Measured at 1000 steps: +0.10-0.51 dB together (README, "Rate control").
         prune_gap_db: budget mode: where the record decodes more than this many dB below the unquantised fit
             (the budget forced steps too coarse for what the fit learned: smooth photos fitted to 45+ dB), the

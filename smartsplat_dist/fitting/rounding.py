@@ -137,15 +137,17 @@ def round_shapes(g: Gaussians, scale_lo: float, scale_step: float, rotation_tole
     def shaped(sl: torch.Tensor, rotations: torch.Tensor, colors: torch.Tensor) -> Gaussians:
         return Gaussians(g.means, torch.exp(scale_lo + scale_step * sl).float(), rotations, colors)
 
+    def turned(levels: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        return (torch.remainder(levels[:, 0], unit) * math.pi / unit).float()
+
     sl, colors = learn_rounding(x, pin, lambda levels, c: shaped(levels, theta, c), loss_fn, iters,
                                 g.colors, colors_lr)
     sl = on_grid(sl)
     xr, pin_r, unit = angles(sl)
-    turn = lambda rl: (torch.remainder(rl[:, 0], unit) * math.pi / unit).float()  # noqa: E731
-    rl, colors = learn_rounding(xr, pin_r, lambda levels, c: shaped(sl, turn(levels), c), loss_fn, iters,
+    rl, colors = learn_rounding(xr, pin_r, lambda levels, c: shaped(sl, turned(levels, unit), c), loss_fn, iters,
                                 colors, colors_lr)
-    learned = shaped(sl, turn(rl), colors)
+    learned = shaped(sl, turned(rl, unit), colors)
     near_sl = on_grid(torch.round(x))
-    near_r, _, unit = angles(near_sl)
-    nearest = shaped(near_sl, turn(torch.round(near_r)), g.colors)
+    near_r, _, near_unit = angles(near_sl)
+    nearest = shaped(near_sl, turned(torch.round(near_r), near_unit), g.colors)
     return learned, loss_fn(nearest)[2], loss_fn(learned)[2]
