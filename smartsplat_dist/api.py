@@ -338,7 +338,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
     return _learned_rounding(out, tried, g, meta, pixels, config, backend, budget, version), tried
 
 
-#: Iterations of the learned rounding of the tuned colours (:func:`~smartsplat_dist.fitting.rounding.learn_rounding`;
+#: Iterations of the learned rounding of the tuned colours (:func:`~smartsplat_dist.fitting.rounding.round_colors`;
 #: 0: nearest rounding). Measured on 1000-step fits of 5 photos-768 images at CR 50 and 100 (the colour fine-tune's
 #: record against the same colours rounded by 50 iterations): +0.01 ... +0.12 dB, mean +0.06, bytes within 0.1%,
 #: 3.5-5.5 s per 768x512 image (README, "Learned rounding of the tuned colours").
