@@ -308,7 +308,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
     Tuned colours may cost a few bytes more or less: over ``budget``, the colour step is made coarser by 2**(1/16)
     at a time, below the budget's window [budget / RATE_SLACK, budget] finer, up to
     :data:`FINETUNE_COARSER_TRIES` times (the geometry's integers do not depend on it); the input record and
-    ``codec`` if none fits. The tuned colours are rounded onto the chosen grid by :func:`_learned_rounding`."""
+    ``codec`` if none fits. The tuned colours are rounded onto the chosen grid by :func:`_round_colors`."""
     quantized, _ = decode_record(record, UNLIMITED)  # our own record: trusted
     tuned = _tune(quantized, pixels, config, backend, ("colors",))
     if tuned is None:
@@ -335,7 +335,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
                 break
         else:
             return record, codec
-    return _learned_rounding(out, tried, g, meta, pixels, config, backend, budget, version), tried
+    return _round_colors(out, tried, g, meta, pixels, config, backend, budget, version), tried
 
 
 #: Iterations of the learned rounding of the tuned colours (:func:`~smartsplat_dist.fitting.rounding.round_colors`;
@@ -345,7 +345,7 @@ def _finetune_colors(record: bytes, codec: CodecConfig, meta: RecordMeta, pixels
 COLOR_ROUNDING_ITERS = 50
 
 
-def _learned_rounding(record: bytes, codec: CodecConfig, g: Gaussians, meta: RecordMeta, pixels: np.ndarray,
+def _round_colors(record: bytes, codec: CodecConfig, g: Gaussians, meta: RecordMeta, pixels: np.ndarray,
                       config: EncodeConfig, backend: str, budget: int | None, version: int) -> bytes:
     """``record`` with g's (tuned) colours rounded onto its colour grid by learned rounding instead of to the
     nearest level, where that lowers the squared error of the fit's loss pass and keeps the record within

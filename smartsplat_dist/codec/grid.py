@@ -187,6 +187,12 @@ def color_grid(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[tor
     return lo, torch.from_numpy(step)[:, None]
 
 
+def scale_origin(scales: torch.Tensor) -> float:
+    """The record's ``scale_lo`` for scales [N, 2] (px, N >= 1, either axis order): the smallest ln s over both
+    axes (float32 log), as a float32 value."""
+    return _f32(torch.log(scales.detach().cpu()).double().min())
+
+
 def _mean_levels(means: torch.Tensor, height: int, width: int, mbits: np.ndarray) -> torch.Tensor:
     """[N, 2] float64 whole numbers: the means' levels on each Gaussian's position grid of 2**-mbits px (mbits:
     [N] int64; means clamped first)."""
@@ -214,7 +220,7 @@ def quantize(g: Gaussians, height: int, width: int, steps: Steps) -> tuple[Quant
         return Quantized(z(0, 2), z(0, 2), z(0), z(0), z(0, 3), z(0)), Grid(0.0, 1, (0.0, 0.0, 0.0), (1, 1, 1))
     scales, theta = canonicalize(g.scales, g.rotations)
     log_s = torch.log(scales).double().numpy()
-    scale_lo = _f32(log_s.min())
+    scale_lo = scale_origin(scales)
     st = float(np.float32(steps.scale_step))
     qscales = np.maximum(np.round((log_s - scale_lo) / st), 0).astype(np.int64)
     qscales[:, 1] = np.minimum(qscales[:, 1], qscales[:, 0])  # rounding never flips the canonical order

@@ -21,7 +21,7 @@ from . import entropy, record_v2
 from .grid import Steps
 from .grid import color_grid as grid_color_grid
 from .grid import fake_quantize as grid_fake_quantize
-from .grid import quantize as grid_quantize
+from .grid import scale_origin
 from .grid import snap_means as grid_snap_means
 from .limits import DecodeLimits, check_header
 from .config import MAX_GAUSSIANS, MAX_SIDE, CodecConfig
@@ -147,15 +147,13 @@ def color_grid(g: Gaussians, meta, config: CodecConfig | None = None,
 
 def shape_grid(g: Gaussians, meta, config: CodecConfig | None = None,
                version: int = FORMAT_VERSION) -> tuple[float, float, float]:
-    """The shape grid of ``encode_record(g, meta, config, version=version)`` (version 2 or later): (scale_lo,
-    scale_step, rotation_tolerance), the values its header stores (float32 values as floats): log-scale level q
-    decodes to ``exp(scale_lo + q * scale_step)``; rotation levels follow ``grid.rotation_bits``."""
+    """The shape grid of ``encode_record(g, meta, config, version=version)`` (version 2 or later, N >= 1):
+    (scale_lo, scale_step, rotation_tolerance), the values its header stores (float32 values as floats): log-scale
+    level q decodes to ``exp(scale_lo + q * scale_step)``; rotation levels follow ``grid.rotation_bits``."""
     config = config or CodecConfig()
     check_encodable(g)
     steps = _steps(config, version)
-    _, grid = grid_quantize(g, int(meta.height), int(meta.width), steps)
-    f32 = lambda v: float(np.float32(v))  # noqa: E731
-    return f32(grid.scale_lo), f32(steps.scale_step), f32(steps.rotation_tolerance)
+    return scale_origin(g.scales), float(np.float32(steps.scale_step)), float(np.float32(steps.rotation_tolerance))
 
 
 def encode_record(g: Gaussians, meta: RecordMeta, config: CodecConfig | None = None,
