@@ -1,18 +1,23 @@
-"""Shared by the per-photo measurement scripts (rate_sweep.py, finetune_gain.py, coding_gain.py): their common
-flags, the photos they read, and the budget-mode fit. Not a public module; the scripts beside it import it."""
+"""Shared by the per-photo measurement scripts (rate_sweep.py, finetune_gain.py, coding_gain.py, and the probes under
+results/): their common flags, the photos they read, the budget-mode fit and the encoder's record path on it. Not a
+public module; the scripts beside it import it."""
 from __future__ import annotations
 
 import argparse
+import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 
 from smartsplat_dist import api
-from smartsplat_dist.codec import RecordMeta
+from smartsplat_dist.codec import CodecConfig, RecordMeta
+from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.config import EncodeConfig
-from smartsplat_dist.fitting import FitConfig, fit
+from smartsplat_dist.fitting import FitConfig, fit, psnr
+from smartsplat_dist.fitting.optimize import image_loss
 from smartsplat_dist.init import InitConfig, initialize
 from smartsplat_dist.io.images import load_image
 from smartsplat_dist.model import Gaussians, n_gaussians_for_cr
@@ -77,3 +82,47 @@ def budget_fit(pixels: np.ndarray, cr: float, steps: int, backend: str, fits: st
             np.savez(saved, **{k: t.detach().cpu().numpy() for k, t in zip(
                 ("means", "scales", "rotations", "colors"), g.tensors())}, psnr_last_step=stats["psnr_last_step"])
     return g, stats, RecordMeta(height=h, width=w, n=len(g), rate="budget", nominal_cr=cr), budget
+
+
+@dataclass
+class Fitted:
+    """One photo's budget-mode fit at one CR (:func:`budget_fit`, cpu backend), with what a probe of the record
+    path needs. pixels: [H, W, 3] uint8; config: the encoder's settings for this CR and step count."""
+
+    name: str
+    cr: float
+    pixels: np.ndarray
+    g: Gaussians
+    stats: dict
+    meta: RecordMeta
+    budget: int
+    config: EncodeConfig
+
+    def score(self, record: bytes) -> float:
+        """PSNR (dB) of the record's decoded uint8 image."""
+        return psnr(api.decode_image(record, backend="cpu", limits=UNLIMITED), self.pixels)
+
+    def loss_psnr(self, g: Gaussians) -> float:
+        """PSNR (dB) of g's [0, 1]-clamped float render, from the fit's loss pass."""
+        h, w = self.pixels.shape[:2]
+        return 10 * math.log10(3 * h * w / image_loss(self.pixels, self.config.fit, "cpu")(g)[2])
+
+    def records(self, codec: CodecConfig = CodecConfig(), config: EncodeConfig | None = None
+                ) -> list[tuple[bytes, CodecConfig]]:
+        """The encoder's (record, codec settings) for this fit, without pruning: after rate control (starting from
+        ``codec``), after the shape fine-tune, after the colour fine-tune (``config``: default ``self.config``)."""
+        config = config or self.config
+        rc = api._encode_within_budget(self.g, self.meta, codec, self.budget)
+        shapes = api._finetune_shapes(*rc, self.g, self.meta, self.pixels, config, "cpu", self.budget)
+        colors = api._finetune_colors(*shapes, self.meta, self.pixels, config, "cpu", self.budget)
+        return [rc, shapes, colors]
+
+
+def saved_fits(data: str, fits: str | None, pairs: Iterable[tuple[str, float]], steps: int,
+               growth: float = api.FIT_BYTES_GROWTH) -> Iterator[Fitted]:
+    """For each (file name in ``data``, CR): the photo and its ``steps``-step budget-mode fit (saved in / reused from
+    ``fits``, see :func:`budget_fit`)."""
+    for name, cr in pairs:
+        px = load_image(Path(data) / name).pixels
+        g, stats, meta, budget = budget_fit(px, float(cr), steps, "cpu", fits, name, 0, growth)
+        yield Fitted(name, float(cr), px, g, stats, meta, budget, EncodeConfig().with_overrides(cr=cr, steps=steps))

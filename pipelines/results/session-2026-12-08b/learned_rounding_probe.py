@@ -9,22 +9,21 @@ God-Rays at CR 100 gives the same 42.315 dB).
 Each line: the 1000-step budget-mode fit's PSNR, the record the encoder shipped before (shapes then colour
 fine-tune, nearest rounding: "shipped", [PSNR, bytes]), the same tuned colours rounded to the nearest level on the
 same colour step, and learned rounding for 50 iterations at Adam learning rate 0.1 and 0.2 ([PSNR, bytes, s]).
+
+As run against that session's encoder; against later code the encoder's steps include what came after.
 """
 import json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))  # pipelines/
 import numpy as np, torch
-from _photos import budget_fit
+from _photos import saved_fits
 from smartsplat_dist import api
-from smartsplat_dist.codec import CodecConfig, decode_record, encode_record
+from smartsplat_dist.codec import decode_record, encode_record
 from smartsplat_dist.codec.limits import UNLIMITED
 from smartsplat_dist.codec.grid import quantize, _color_multipliers
 from smartsplat_dist.codec.record import _steps
-from smartsplat_dist.config import EncodeConfig
-from smartsplat_dist.fitting import psnr
 from smartsplat_dist.fitting.optimize import loss_windows, target_tensor, loss_and_grad
 from smartsplat_dist.raster import get_backend
 from smartsplat_dist.model import Gaussians
-from smartsplat_dist.io.images import load_image
 rf = get_backend('cpu')
 G, Z = -0.1, 1.1
 def ada(t, meta, used, px, iters, lam_rel, lr, warm=0.2):
@@ -54,22 +53,17 @@ def ada(t, meta, used, px, iters, lam_rel, lr, warm=0.2):
     h = (torch.sigmoid(V) * (Z - G) + G).clamp(0, 1)
     qh = torch.where(pin, fl, fl + (h.double() >= 0.5).double())
     return Gaussians(t.means, t.scales, t.rotations, (lo + step * qh).float())
-for name in sys.argv[2:]:
-    px = load_image(os.path.join(os.environ['DATA'], name)).pixels
-    for cr in map(float, sys.argv[1].split(',')):
-        g, st, meta, budget = budget_fit(px, cr, 1000, 'cpu', os.environ['FITS'], name, 0)
-        config = EncodeConfig(cr=cr).with_overrides(steps=1000)
-        score = lambda r: round(psnr(api.decode_image(r, backend='cpu', limits=UNLIMITED), px), 3)
-        rec, used = api._encode_within_budget(g, meta, CodecConfig(), budget)
-        r2, c2 = api._finetune_shapes(rec, used, g, meta, px, config, 'cpu', budget)
-        r3, c3 = api._finetune_colors(r2, c2, meta, px, config, 'cpu', budget)
-        q2, _ = decode_record(r2, UNLIMITED)
-        tuned = api._tune(q2, px, config, 'cpu', ("colors",))
-        row = {"image": name, "cr": cr, "fit": round(st["psnr_last_step"], 3), "budget": budget, "shipped": (score(r3), len(r3)),
-               "nearest_same_step": (score(encode_record(tuned, meta, c2)), len(encode_record(tuned, meta, c2)))}
-        for iters, lam, lr in ((50, 1.0, 0.1), (50, 1.0, 0.2)):
-            t0 = time.time()
-            a = ada(tuned, meta, c2, px, iters, lam, lr)
-            ra = encode_record(a, meta, c2)
-            row[f"ada{iters}-{lam}-{lr}"] = (score(ra), len(ra), round(time.time() - t0, 1))
-        print(json.dumps(row), flush=True)
+pairs = [(name, cr) for name in sys.argv[2:] for cr in map(float, sys.argv[1].split(','))]
+for f in saved_fits(os.environ['DATA'], os.environ['FITS'], pairs, 1000):
+    score = lambda r: round(f.score(r), 3)
+    _, (r2, c2), (r3, c3) = f.records()
+    tuned = api._tune(decode_record(r2, UNLIMITED)[0], f.pixels, f.config, 'cpu', ("colors",))
+    row = {"image": f.name, "cr": f.cr, "fit": round(f.stats["psnr_last_step"], 3), "budget": f.budget,
+           "shipped": (score(r3), len(r3)),
+           "nearest_same_step": (score(encode_record(tuned, f.meta, c2)), len(encode_record(tuned, f.meta, c2)))}
+    for iters, lam, lr in ((50, 1.0, 0.1), (50, 1.0, 0.2)):
+        t0 = time.time()
+        a = ada(tuned, f.meta, c2, f.pixels, iters, lam, lr)
+        ra = encode_record(a, f.meta, c2)
+        row[f"ada{iters}-{lam}-{lr}"] = (score(ra), len(ra), round(time.time() - t0, 1))
+    print(json.dumps(row), flush=True)

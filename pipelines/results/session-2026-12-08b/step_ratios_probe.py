@@ -6,31 +6,20 @@ reports the record PSNR before and after the fine-tunes, and the bytes.
         God-Rays.png Kleiber_by_Lukas_Baubkus.png Sea-of-Lanterns.png White-Flower.png > step-ratios-per-image.jsonl
 
 (1000-step fits, saved in FITS and reused.)
+As run against that session's encoder; against later code the encoder's steps include what came after.
 """
-import json, os, sys, time
+import json, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))  # pipelines/
-from _photos import budget_fit
-from smartsplat_dist import api
+from _photos import saved_fits
 from smartsplat_dist.codec import CodecConfig
-from smartsplat_dist.codec.limits import UNLIMITED
-from smartsplat_dist.config import EncodeConfig
-from smartsplat_dist.fitting import psnr
-from smartsplat_dist.io.images import load_image
 base = CodecConfig()
 variants = {"base": base, "scale x2": base.replace(scale_step=base.scale_step * 2), "scale x0.5": base.replace(scale_step=base.scale_step / 2),
             "colour x1.41": base.replace(color_step=base.color_step * 2 ** 0.5), "colour x0.71": base.replace(color_step=base.color_step / 2 ** 0.5),
             "rot x2": base.replace(rotation_tolerance=base.rotation_tolerance * 2)}
-for name in sys.argv[2:]:
-    px = load_image(os.path.join(os.environ['DATA'], name)).pixels
-    for cr in map(float, sys.argv[1].split(',')):
-        g, st, meta, budget = budget_fit(px, cr, 1000, 'cpu', os.environ['FITS'], name, 0)
-        config = EncodeConfig(cr=cr).with_overrides(steps=1000)
-        score = lambda r: round(psnr(api.decode_image(r, backend='cpu', limits=UNLIMITED), px), 3)
-        row = {"image": name, "cr": cr, "fit": round(st["psnr_last_step"], 3)}
-        for v, codec in variants.items():
-            rec, used = api._encode_within_budget(g, meta, codec, budget)
-            pre = score(rec)
-            r2, c2 = api._finetune_shapes(rec, used, g, meta, px, config, 'cpu', budget)
-            r3, c3 = api._finetune_colors(r2, c2, meta, px, config, 'cpu', budget)
-            row[v] = (pre, score(r3), len(r3))
-        print(json.dumps(row), flush=True)
+pairs = [(name, cr) for name in sys.argv[2:] for cr in map(float, sys.argv[1].split(','))]
+for f in saved_fits(os.environ['DATA'], os.environ['FITS'], pairs, 1000):
+    row = {"image": f.name, "cr": f.cr, "fit": round(f.stats["psnr_last_step"], 3)}
+    for v, codec in variants.items():
+        (rec, _), _, (r3, _) = f.records(codec)
+        row[v] = (round(f.score(rec), 3), round(f.score(r3), 3), len(r3))
+    print(json.dumps(row), flush=True)
